@@ -1,0 +1,89 @@
+"""Embeddings from hooked activation maps (PaDiM's feature extraction, for noise).
+
+Named layers of the extractor are tapped with forward hooks; every map is upsampled to the
+size of the largest one and the maps are concatenated along channels: one embedding vector
+per pixel position. For DnCNN (the thesis' choice: its last three layers) all maps are
+already full size; for Restormer the default tap is the fingerprint itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from noisead.runtime import autocast
+
+
+@contextlib.contextmanager
+def tapped(model: nn.Module, taps: Sequence[str]) -> Iterator[dict[str, Tensor]]:
+    """Record the outputs of the named submodules while the context is open."""
+    store: dict[str, Tensor] = {}
+    handles = []
+    try:
+        for name in taps:
+            try:
+                module = model.get_submodule(name)
+            except AttributeError as e:
+                raise ValueError(f"the model has no layer named {name!r}") from e
+
+            def hook(_m: nn.Module, _i: object, out: Tensor, name: str = name) -> None:
+                store[name] = out
+            handles.append(module.register_forward_hook(hook))
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def forward_with_taps(model: nn.Module, images: Tensor, taps: Sequence[str], *,
+                      precision: str = "fp32") -> tuple[Tensor, dict[str, Tensor]]:
+    """One forward pass: the model's output (the fingerprint) and the tapped maps."""
+    # channels-last is several times faster for these convolutions on x86 CPUs (oneDNN).
+    images = images.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), tapped(model, taps) as store, autocast(precision):
+        output = model(images)
+    return output.float(), store
+
+
+def concat_maps(maps: dict[str, Tensor], taps: Sequence[str], *,
+                channel_index: Tensor | None = None) -> Tensor:
+    """Concatenate tapped maps (upsampled to the largest) into B x D x H x W float32.
+
+    ``channel_index`` keeps a subset of the concatenated channels (PaDiM's random
+    dimensionality reduction), selected before anything is upsampled or copied.
+    """
+    ordered = [maps[t] for t in taps]
+    h = max(m.shape[-2] for m in ordered)
+    w = max(m.shape[-1] for m in ordered)
+    parts = []
+    offset = 0
+    for m in ordered:
+        c = m.shape[1]
+        if channel_index is not None:
+            sel = channel_index[(channel_index >= offset) & (channel_index < offset + c)] - offset
+            offset += c
+            if sel.numel() == 0:
+                continue
+            m = m.index_select(1, sel.to(m.device))
+        m = m.float()
+        if m.shape[-2:] != (h, w):
+            m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
+        parts.append(m)
+    return torch.cat(parts, dim=1)
+
+
+def embed(model: nn.Module, images: Tensor, taps: Sequence[str], *,
+          channel_index: Tensor | None = None, precision: str = "fp32") -> Tensor:
+    """B x 3 x H x W images → B x D x H' x W' float32 embeddings (H' x W' = largest map)."""
+    _, maps = forward_with_taps(model, images, taps, precision=precision)
+    return concat_maps(maps, taps, channel_index=channel_index)
+
+
+def embedding_dim(model: nn.Module, taps: Sequence[str], in_channels: int = 3) -> int:
+    """Total channels of the concatenated taps, found with one small forward pass."""
+    x = torch.zeros(1, in_channels, 16, 16)
+    return embed(model, x, taps).shape[1]

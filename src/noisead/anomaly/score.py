@@ -1,0 +1,68 @@
+"""From squared Mahalanobis distances to a heatmap in [0, 1], a mask and one image score.
+
+Raw distances have no fixed scale: they depend on the model, the layers and the image. A
+forensic threshold must mean the same thing on every image, so the heatmap is *calibrated*:
+a value ``v`` means "a fraction ``v`` of pixels of pristine validation images scored lower".
+A threshold of 0.99 therefore flags about 1% of the pixels of a pristine image.
+
+The per-pixel distance is first averaged over a Gaussian window: a noise residual is a
+statistic of a neighbourhood, not of one pixel (PaDiM smooths its score map the same way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+N_QUANTILES = 1025
+
+
+def smooth(score: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of a raw score map (reflecting borders); ``sigma=0`` is a no-op."""
+    if sigma <= 0:
+        return score.astype(np.float32, copy=False)
+    return ndimage.gaussian_filter(score.astype(np.float32, copy=False), sigma=sigma,
+                                   mode="reflect", truncate=3.0)
+
+
+@dataclass
+class Calibration:
+    """Empirical distribution of smoothed scores on pristine images (quantile table)."""
+
+    quantiles: np.ndarray  # increasing values at probabilities linspace(0, 1, N_QUANTILES)
+
+    @classmethod
+    def fit(cls, pristine_scores: list[np.ndarray], max_samples: int = 2_000_000,
+            seed: int = 0) -> Calibration:
+        values = np.concatenate([s.ravel() for s in pristine_scores]).astype(np.float64)
+        if values.size == 0:
+            raise ValueError("calibration needs at least one pristine score map")
+        if values.size > max_samples:
+            values = np.random.default_rng(seed).choice(values, max_samples, replace=False)
+        q = np.quantile(values, np.linspace(0.0, 1.0, N_QUANTILES))
+        return cls(np.maximum.accumulate(q).astype(np.float64))
+
+    def __call__(self, score: np.ndarray) -> np.ndarray:
+        """Map scores to [0, 1] by the pristine CDF (linear between quantiles)."""
+        probs = np.linspace(0.0, 1.0, len(self.quantiles))
+        q = self.quantiles
+        # Flat stretches of the table (ties) would make interp ill-defined: nudge them.
+        q = q + np.arange(len(q)) * 1e-12 * max(1.0, abs(q[-1]))
+        return np.interp(score, q, probs).astype(np.float32)
+
+
+def image_score(calibrated: np.ndarray, quantile: float = 0.999) -> float:
+    """One score for the whole image: a high quantile of the calibrated heatmap.
+
+    A high quantile rather than the maximum, so that a handful of pixels at the border of
+    the image cannot decide alone; on a pristine image it is near the calibration's
+    ``quantile``, on a forged one it is the level reached by the forged region.
+    """
+    return float(np.quantile(calibrated, quantile))
+
+
+def threshold_mask(calibrated: np.ndarray, threshold: float) -> np.ndarray:
+    """Binary mask: True where the calibrated heatmap reaches the threshold."""
+    return calibrated >= threshold

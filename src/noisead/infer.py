@@ -1,0 +1,250 @@
+"""``analyze()``: one image in, calibrated heatmap, mask, fingerprint and score out.
+
+The detector scores the image tile by tile (see :mod:`noisead.anomaly.tiling`), the raw
+map is calibrated against pristine images, thresholded into a mask, and summarised into
+one image-level score. ``write_outputs()`` saves the PNGs and a JSON atomically;
+``analyze_paths()`` runs over many files, reports the ones that fail and goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from noisead.anomaly.detector import Detector
+from noisead.anomaly.score import threshold_mask
+from noisead.io import (
+    DEFAULT_MAX_PIXELS,
+    ImageLoadError,
+    LoadedImage,
+    atomic_write_bytes,
+    ensure_writable_dir,
+    image_from_array,
+    load_image,
+    save_json,
+    save_png,
+    to_uint8,
+)
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "default"
+
+
+class ImageTooSmallError(ValueError):
+    """The image is smaller than one analysis patch."""
+
+
+@dataclass
+class Analysis:
+    """Everything ``analyze()`` found. Arrays are H x W, the size of the input image."""
+
+    heatmap: np.ndarray       # calibrated, in [0, 1]: share of pristine pixels scoring lower
+    mask: np.ndarray          # bool, heatmap >= threshold
+    score: float              # image-level, in [0, 1] (calibrated on pristine images)
+    fingerprint: np.ndarray   # the extractor's noise fingerprint
+    raw: np.ndarray           # smoothed squared Mahalanobis distance (uncalibrated)
+    threshold: float
+    mode: str
+    model: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        h, w = self.heatmap.shape
+        return {"score": round(self.score, 6), "threshold": self.threshold,
+                "tampered_fraction": round(float(self.mask.mean()), 6),
+                "mode": self.mode, "model": self.model, "width": w, "height": h,
+                "seconds": round(self.seconds, 3), "notes": self.notes,
+                "heatmap_max": round(float(self.heatmap.max()), 6),
+                "raw_quantiles": {q: float(np.quantile(self.raw, q / 100))
+                                  for q in (50, 90, 99, 100)}}
+
+
+def list_models() -> list[str]:
+    """Names of the models shipped in the package."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+
+
+def load_detector(model: str | Path | None = None) -> Detector:
+    """A shipped model by name (``list_models()``), or a path to a detector file."""
+    model = model or DEFAULT_MODEL
+    path = Path(model)
+    if path.suffix == ".safetensors" or path.exists():
+        return Detector.load(path)
+    shipped = WEIGHTS_DIR / f"{model}.safetensors"
+    if not shipped.is_file():
+        names = ", ".join(list_models()) or "none"
+        raise FileNotFoundError(f"no model named {model!r} (shipped: {names}); "
+                                "pass a path to a .safetensors detector")
+    return Detector.load(shipped)
+
+
+def analyze(image: str | Path | np.ndarray | LoadedImage, detector: Detector | str | Path | None = None, *,
+            mode: str | None = None, threshold: float | None = None,
+            max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Analysis:
+    """Localize tampering in one image.
+
+    Args:
+        image: a file path, or an array (H x W [x C], uint8/uint16/float).
+        detector: a :class:`Detector`, a shipped model name or a path; default model if None.
+        mode: "blind" (the image is its own reference) or "reference"; the model's default
+            if None.
+        threshold: on the calibrated heatmap; the model's default if None.
+        max_pixels: refuse larger images (decompression bombs); None disables the cap.
+    """
+    t0 = time.monotonic()
+    if not isinstance(detector, Detector):
+        detector = load_detector(detector)
+    notes: list[str] = []
+    if isinstance(image, np.ndarray):
+        pixels = image_from_array(image)
+    elif isinstance(image, LoadedImage):
+        pixels, notes = image.pixels, list(image.notes)
+    else:
+        loaded = load_image(image, max_pixels=max_pixels)
+        pixels, notes = loaded.pixels, list(loaded.notes)
+    h, w = pixels.shape[:2]
+    p = detector.config.patch_size
+    if h < p or w < p:
+        raise ImageTooSmallError(f"image is {w}x{h} pixels; the analysis needs at least "
+                                 f"{p}x{p} (one patch)")
+    mode = mode or detector.config.mode
+    maps = detector.score_image(pixels, mode)
+    if detector.calibration is None:
+        raise ValueError("the detector has no calibration: fit it with fit_detector()")
+    heatmap = detector.calibration(maps.raw)
+    stat = detector.image_statistic(maps.raw)
+    score = float(detector.image_calibration([stat])[0]) if detector.image_calibration else stat
+    thr = detector.config.threshold if threshold is None else float(threshold)
+    return Analysis(heatmap=heatmap, mask=threshold_mask(heatmap, thr), score=score,
+                    fingerprint=maps.fingerprint, raw=maps.raw, threshold=thr, mode=mode,
+                    model=str(detector.info.get("name", "custom")),
+                    seconds=time.monotonic() - t0, notes=notes)
+
+
+# -- rendering ----------------------------------------------------------------------------
+
+def colorize(heatmap: np.ndarray, cmap: str = "inferno") -> np.ndarray:
+    """[0, 1] map → uint8 RGB with a matplotlib colour map."""
+    from matplotlib import colormaps
+
+    rgba = colormaps[cmap](np.clip(heatmap, 0.0, 1.0))
+    return to_uint8(rgba[..., :3].astype(np.float32))
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, mask: np.ndarray | None = None,
+            alpha: float = 0.5) -> np.ndarray:
+    """The image in gray with the heatmap blended on top and the mask's outline in cyan."""
+    gray = image.mean(axis=2, keepdims=True).repeat(3, axis=2)
+    heat = colorize(heatmap).astype(np.float32) / 255.0
+    weight = alpha * np.clip(heatmap, 0, 1)[..., None]
+    out = (1 - weight) * gray + weight * heat
+    if mask is not None and mask.any():
+        from scipy import ndimage
+
+        edge = mask & ~ndimage.binary_erosion(mask, iterations=2)
+        out[edge] = (0.0, 1.0, 1.0)
+    return to_uint8(out)
+
+
+def fingerprint_view(fingerprint: np.ndarray) -> np.ndarray:
+    """Fingerprint scaled to [0, 1] by robust percentiles, for display."""
+    lo, hi = np.percentile(fingerprint, [1, 99])
+    return np.clip((fingerprint - lo) / max(hi - lo, 1e-12), 0, 1).astype(np.float32)
+
+
+def write_outputs(analysis: Analysis, image: np.ndarray, out_dir: str | Path, stem: str
+                  ) -> dict[str, Path]:
+    """Write heatmap, mask, overlay, fingerprint PNGs and a JSON of scores (atomically)."""
+    out = ensure_writable_dir(out_dir)
+    paths = {k: out / f"{stem}.{k}.png" for k in ("heatmap", "mask", "overlay", "fingerprint")}
+    save_png(paths["heatmap"], colorize(analysis.heatmap))
+    save_png(paths["mask"], analysis.mask)
+    save_png(paths["overlay"], overlay(image, analysis.heatmap, analysis.mask))
+    save_png(paths["fingerprint"], fingerprint_view(analysis.fingerprint))
+    paths["json"] = out / f"{stem}.json"
+    save_json(paths["json"], {**analysis.summary(),
+                              "files": {k: v.name for k, v in paths.items()}})
+    return paths
+
+
+# -- many images --------------------------------------------------------------------------
+
+@dataclass
+class BatchReport:
+    done: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+
+def _unique_stems(paths: Sequence[Path]) -> list[str]:
+    seen: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        s = p.stem
+        if s in seen:
+            seen[s] += 1
+            s = f"{s}-{seen[s]}"
+        else:
+            seen[s] = 0
+        stems.append(s)
+    return stems
+
+
+def analyze_paths(paths: Sequence[str | Path], out_dir: str | Path,
+                  detector: Detector | str | Path | None = None, *, mode: str | None = None,
+                  threshold: float | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                  skip_existing: bool = True, progress: bool = True) -> BatchReport:
+    """Analyse many images; a file that fails is reported and the others are still done.
+
+    Writes ``summary.csv`` (image, score, decision, seconds) and ``failures.csv`` in
+    ``out_dir``. With ``skip_existing`` an image whose JSON already exists is not redone,
+    so an interrupted run resumes.
+    """
+    out = ensure_writable_dir(out_dir)
+    if not isinstance(detector, Detector):
+        detector = load_detector(detector)
+    report = BatchReport()
+    paths = [Path(p) for p in paths]
+    for path, stem in tqdm(list(zip(paths, _unique_stems(paths), strict=True)),
+                           desc="analysing", disable=not progress):
+        if skip_existing and (out / f"{stem}.json").is_file():
+            report.skipped.append(str(path))
+            continue
+        try:
+            loaded = load_image(path, max_pixels=max_pixels)
+            result = analyze(loaded, detector, mode=mode, threshold=threshold)
+            write_outputs(result, loaded.pixels, out, stem)
+        except (ImageLoadError, ImageTooSmallError, OSError, ValueError) as e:
+            report.failed.append({"image": str(path), "error": str(e)})
+            continue
+        report.done.append({"image": str(path), "output": stem, "score": result.score,
+                            "tampered": bool(result.mask.any()),
+                            "seconds": round(result.seconds, 3)})
+    _write_csv(out / "summary.csv", ["image", "output", "score", "tampered", "seconds"],
+               report.done)
+    _write_csv(out / "failures.csv", ["image", "error"], report.failed)
+    return report
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Write rows to CSV, merged with the rows of an earlier (resumed) run."""
+    old: list[dict[str, Any]] = []
+    if path.is_file():
+        with path.open(newline="") as f:
+            old = list(csv.DictReader(f))
+    new_images = {r["image"] for r in rows}
+    merged = [r for r in old if r.get("image") not in new_images] + rows
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(merged)
+    atomic_write_bytes(path, buf.getvalue().encode())

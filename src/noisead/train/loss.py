@@ -1,0 +1,84 @@
+"""The distance-based logistic (DBL) loss of Noiseprint (Cozzolino & Verdoliva, 2020).
+
+For a batch of N patch fingerprints ``r_i``, with squared distances ``d_ij = ||r_i - r_j||^2``,
+every patch ``i`` defines a softmax over all *other* patches,
+
+    p_ij = exp(-d_ij) / sum_{k != i} exp(-d_ik),
+
+and the loss asks that the mass falls on its positives (same camera model, same pixel
+position, different image):
+
+    L = sum_i -log( sum_{j in pos(i)} p_ij ).
+
+Unlike a contrastive loss with a margin, no threshold has to be chosen: every negative is
+pushed away in proportion to how close it is. Patches without any positive in the batch
+contribute nothing (their term would be -log 0).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+
+def pairwise_squared_distances(features: Tensor, normalize: Literal["mean", "sum"] = "mean"
+                               ) -> Tensor:
+    """Squared Euclidean distances between flattened fingerprints (N x N).
+
+    ``normalize="mean"`` divides by the number of elements of a fingerprint, so that the
+    loss's scale does not depend on the patch size (the paper's literal form is ``"sum"``).
+    """
+    flat = features.reshape(features.shape[0], -1).float()
+    sq = (flat * flat).sum(dim=1)
+    d = sq[:, None] + sq[None, :] - 2.0 * flat @ flat.T
+    d = d.clamp_min(0.0)
+    if normalize == "mean":
+        d = d / flat.shape[1]
+    elif normalize != "sum":
+        raise ValueError(f"normalize must be 'mean' or 'sum', got {normalize!r}")
+    return d
+
+
+def positive_pair_mask(groups: Tensor, image_ids: Tensor) -> Tensor:
+    """``mask[i, j]`` is True when i and j are a positive pair.
+
+    ``groups`` labels (camera model, pixel position); ``image_ids`` labels the source image.
+    A pair is positive when the group is the same and the images differ: the same patch
+    of the same image is never its own positive.
+    """
+    same_group = groups[:, None] == groups[None, :]
+    other_image = image_ids[:, None] != image_ids[None, :]
+    return same_group & other_image
+
+
+def dbl_loss(features: Tensor, positives: Tensor, *, temperature: float = 1.0,
+             normalize: Literal["mean", "sum"] = "mean", reduction: str = "mean") -> Tensor:
+    """Distance-based logistic loss over a batch of fingerprints.
+
+    Args:
+        features: N x ... fingerprints (flattened inside).
+        positives: N x N boolean mask of positive pairs (diagonal ignored).
+        temperature: distances are divided by it before the softmax.
+        normalize: see :func:`pairwise_squared_distances`.
+        reduction: "mean" over anchors that have positives, "sum", or "none".
+    """
+    n = features.shape[0]
+    if positives.shape != (n, n):
+        raise ValueError(f"positives must be {n}x{n}, got {tuple(positives.shape)}")
+    eye = torch.eye(n, dtype=torch.bool, device=features.device)
+    logits = -pairwise_squared_distances(features, normalize) / temperature
+    logits = logits.masked_fill(eye, float("-inf"))
+    log_p = torch.log_softmax(logits, dim=1)
+    pos = positives & ~eye
+    has_pos = pos.any(dim=1)
+    pos_log_mass = torch.logsumexp(log_p.masked_fill(~pos, float("-inf")), dim=1)
+    per_anchor = -pos_log_mass[has_pos]
+    if reduction == "mean":
+        return per_anchor.mean() if per_anchor.numel() else features.sum() * 0.0
+    if reduction == "sum":
+        return per_anchor.sum()
+    if reduction == "none":
+        return per_anchor
+    raise ValueError(f"unknown reduction {reduction!r}")
