@@ -87,7 +87,8 @@ def load_detector(model: str | Path | None = None) -> Detector:
     return Detector.load(shipped)
 
 
-def analyze(image: str | Path | np.ndarray | LoadedImage, detector: Detector | str | Path | None = None, *,
+def analyze(image: str | Path | np.ndarray | LoadedImage,
+            detector: Detector | str | Path | None = None, *,
             mode: str | None = None, threshold: float | None = None,
             max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Analysis:
     """Localize tampering in one image.

@@ -28,7 +28,7 @@ def test_hand_computed_three_points():
     # anchor 1: d10 = 1, d12 = 4 -> -log(e^-1 / (e^-1 + e^-4)); anchor 2 has no positive.
     l0 = -math.log(math.exp(-1) / (math.exp(-1) + math.exp(-9)))
     l1 = -math.log(math.exp(-1) / (math.exp(-1) + math.exp(-4)))
-    got = dbl_loss(f, pos, normalize="sum")
+    got = dbl_loss(f, pos, normalize="sum", temperature=1.0)
     assert math.isclose(got.item(), (l0 + l1) / 2, rel_tol=1e-5)
 
 
@@ -40,7 +40,7 @@ def test_matches_loop_reference_on_random_batches():
         images = torch.arange(12)
         pos = positive_pair_mask(groups, images)
         want = _reference_loss(f, pos.numpy())
-        got = dbl_loss(torch.from_numpy(f), pos, normalize="sum").item()
+        got = dbl_loss(torch.from_numpy(f), pos, normalize="sum", temperature=1.0).item()
         assert math.isclose(got, want, rel_tol=1e-4)
 
 
@@ -54,7 +54,7 @@ def test_mean_normalisation_divides_distances():
 def test_gradient_pulls_positives_together_and_pushes_negatives_apart():
     f = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.5, 0.2]], requires_grad=True)
     pos = torch.tensor([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=torch.bool)
-    dbl_loss(f, pos, normalize="sum").backward()
+    dbl_loss(f, pos, normalize="sum", temperature=1.0).backward()
     step = -f.grad  # gradient descent direction
     # Anchor 0 moves towards its positive (x grows), anchor 1 towards anchor 0 (x shrinks).
     assert step[0, 0] > 0 and step[1, 0] < 0
@@ -63,7 +63,7 @@ def test_gradient_pulls_positives_together_and_pushes_negatives_apart():
     # A gradient step lowers the loss.
     with torch.no_grad():
         g = f - 0.05 * f.grad
-    assert dbl_loss(g, pos, normalize="sum") < dbl_loss(f.detach(), pos, normalize="sum")
+    assert dbl_loss(g, pos, normalize="sum", temperature=1.0) < dbl_loss(f.detach(), pos, normalize="sum", temperature=1.0)
 
 
 def test_positive_mask_excludes_same_image_and_other_groups():
@@ -80,4 +80,18 @@ def test_perfect_clusters_give_near_zero_loss():
     f = torch.tensor([[0.0], [0.0], [100.0], [100.0]])
     groups = torch.tensor([0, 0, 1, 1])
     pos = positive_pair_mask(groups, torch.arange(4))
-    assert dbl_loss(f, pos, normalize="sum").item() < 1e-6
+    assert dbl_loss(f, pos, normalize="sum", temperature=1.0).item() < 1e-6
+
+
+def test_batch_normalisation_makes_the_loss_scale_invariant():
+    f = torch.randn(10, 2, 3, 3)
+    groups = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    pos = positive_pair_mask(groups, torch.arange(10))
+    a = dbl_loss(f, pos)
+    b = dbl_loss(f * 1e-3, pos)
+    assert math.isclose(a.item(), b.item(), rel_tol=1e-4)
+    # and it is the "mean"/"sum" loss at the matching temperature
+    d = pairwise_squared_distances(f, "sum")
+    t = 0.1 * (d.sum() / 90).item()
+    assert math.isclose(a.item(), dbl_loss(f, pos, normalize="sum", temperature=t).item(),
+                        rel_tol=1e-4)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from noisead.anomaly.embed import concat_maps, forward_with_taps
-from noisead.anomaly.gaussian import GaussianModel, StreamingGaussian, position_classes
+from noisead.anomaly.gaussian import GaussianModel, StreamingGaussian
 from noisead.anomaly.score import Calibration, smooth
 from noisead.anomaly.tiling import iter_tiles, pad_reflect, round_up, tile_input
 from noisead.models.registry import (
@@ -160,15 +160,10 @@ class Detector:
     def _fit_blind(self, tiles: list[tuple[Any, torch.Tensor]],
                    exclude: np.ndarray | None) -> GaussianModel:
         stats = StreamingGaussian(self.n_classes, tiles[0][1].shape[0])
-        p = self.config.period
         for t, emb in tiles:
-            d, h, w = emb.shape
-            cls = position_classes(h, w, p, (t.y0, t.x0)).reshape(-1)
-            feats = emb.reshape(d, -1).T
-            if exclude is not None:
-                keep = torch.from_numpy(~exclude[t.y0:t.y1, t.x0:t.x1].reshape(-1))
-                feats, cls = feats[keep], cls[keep]
-            stats.update(feats.float(), cls)
+            ex = (None if exclude is None
+                  else torch.from_numpy(exclude[t.y0:t.y1, t.x0:t.x1]))
+            stats.update_map(emb.float(), self.config.period, (t.y0, t.x0), ex)
         count = stats.count
         mean, cov = GaussianModel.covariance_from_sums(count.clamp_min(2), stats.sum,
                                                        stats.outer)

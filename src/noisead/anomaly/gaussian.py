@@ -55,12 +55,23 @@ class StreamingGaussian:
             self.sum[k] += xs.sum(0)
             self.outer[k] += xs.T @ xs
 
-    def update_map(self, embedding: Tensor, period: int, origin: tuple[int, int] = (0, 0)
-                   ) -> None:
-        """Add a D x H x W embedding map whose top-left pixel is at absolute ``origin``."""
+    def update_map(self, embedding: Tensor, period: int, origin: tuple[int, int] = (0, 0),
+                   exclude: Tensor | None = None) -> None:
+        """Add a D x H x W embedding map whose top-left pixel is at absolute ``origin``.
+
+        Pixels of one phase are gathered with strided slices, so no sort is needed; pixels
+        where the optional H x W boolean ``exclude`` is True are left out.
+        """
         d, h, w = embedding.shape
-        classes = position_classes(h, w, period, origin).reshape(-1)
-        self.update(embedding.reshape(d, -1).T, classes)
+        for py in range(min(period, h)):
+            for px in range(min(period, w)):
+                k = ((py + origin[0]) % period) * period + (px + origin[1]) % period
+                x = embedding[:, py::period, px::period].reshape(d, -1).T.to(torch.float64)
+                if exclude is not None:
+                    x = x[~exclude[py::period, px::period].reshape(-1)]
+                self.count[k] += x.shape[0]
+                self.sum[k] += x.sum(0)
+                self.outer[k] += x.T @ x
 
     def merge(self, other: StreamingGaussian) -> None:
         self.count += other.count
@@ -75,12 +86,13 @@ def oas_shrinkage(cov: Tensor, n: Tensor) -> Tensor:
     """Oracle Approximating Shrinkage coefficient (Chen et al., 2010), per class.
 
     Needs only the sample covariance and the sample count, so it works on streamed sums.
+    The form is scikit-learn's (``sklearn.covariance.oas``, the corrected formula).
     """
     p = cov.shape[-1]
     tr = cov.diagonal(dim1=-2, dim2=-1).sum(-1)
     tr2 = (cov * cov).sum((-2, -1))
-    num = (1 - 2 / p) * tr2 + tr * tr
-    den = (n + 1 - 2 / p) * (tr2 - tr * tr / p)
+    num = tr2 + tr * tr
+    den = (n + 1) * (tr2 - tr * tr / p)
     rho = torch.where(den > 0, num / den.clamp_min(1e-300), torch.ones_like(num))
     return rho.clamp(0.0, 1.0)
 

@@ -45,7 +45,7 @@ class TrainConfig:
     steps: int = 1000
     lr: float = 1e-4
     weight_decay: float = 0.0
-    temperature: float = 1.0
+    temperature: float = 0.1
     batch: BatchSpec = field(default_factory=BatchSpec)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     val_fraction: float = 0.2

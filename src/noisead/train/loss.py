@@ -13,6 +13,14 @@ position, different image):
 Unlike a contrastive loss with a margin, no threshold has to be chosen: every negative is
 pushed away in proportion to how close it is. Patches without any positive in the batch
 contribute nothing (their term would be -log 0).
+
+Scale. A denoiser's residual is small (its variance is the noise's, ~1e-4 on [0, 1]
+images), so with raw distances every softmax starts uniform and the gradient is almost
+nil: the network first has to learn to blow up its output. ``normalize="batch"`` (the
+default) divides the distances by their mean over the batch (a constant for the
+gradient), so the loss is invariant to the fingerprint's scale and ``temperature`` sets
+how sharp the softmax is relative to a typical distance. ``"sum"`` is the paper's
+literal form; ``"mean"`` divides by the number of elements of a fingerprint.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import torch
 from torch import Tensor
 
 
-def pairwise_squared_distances(features: Tensor, normalize: Literal["mean", "sum"] = "mean"
-                               ) -> Tensor:
+Normalize = Literal["batch", "mean", "sum"]
+
+
+def pairwise_squared_distances(features: Tensor, normalize: Normalize = "mean") -> Tensor:
     """Squared Euclidean distances between flattened fingerprints (N x N).
 
     ``normalize="mean"`` divides by the number of elements of a fingerprint, so that the
@@ -36,8 +46,12 @@ def pairwise_squared_distances(features: Tensor, normalize: Literal["mean", "sum
     d = d.clamp_min(0.0)
     if normalize == "mean":
         d = d / flat.shape[1]
+    elif normalize == "batch":
+        n = d.shape[0]
+        off = d.sum() / max(n * (n - 1), 1)
+        d = d / (off.detach() + 1e-12)
     elif normalize != "sum":
-        raise ValueError(f"normalize must be 'mean' or 'sum', got {normalize!r}")
+        raise ValueError(f"normalize must be 'batch', 'mean' or 'sum', got {normalize!r}")
     return d
 
 
@@ -53,8 +67,8 @@ def positive_pair_mask(groups: Tensor, image_ids: Tensor) -> Tensor:
     return same_group & other_image
 
 
-def dbl_loss(features: Tensor, positives: Tensor, *, temperature: float = 1.0,
-             normalize: Literal["mean", "sum"] = "mean", reduction: str = "mean") -> Tensor:
+def dbl_loss(features: Tensor, positives: Tensor, *, temperature: float = 0.1,
+             normalize: Normalize = "batch", reduction: str = "mean") -> Tensor:
     """Distance-based logistic loss over a batch of fingerprints.
 
     Args:

@@ -1,0 +1,65 @@
+# noisead — set-up, demo, tests, training and benchmarks.
+# `make demo` and `make test` do all the set-up on a fresh machine.
+
+PY      := .venv/bin/python
+PIP     := .venv/bin/pip
+NOISEAD := .venv/bin/noisead
+SHARED  ?= ../shared
+DATA    ?= data
+STAMP   := .venv/.installed
+
+.PHONY: venv demo test test-fast lint data train fit evaluate bench clean browser-deps
+
+venv: $(STAMP)
+
+# torch is pinned first so that pip takes the CPU build on this disk, not a CUDA one.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: venv
+	$(NOISEAD) analyze src/noisead/examples/spliced.png -o demo-output --redo
+	@echo "heatmap, mask, overlay and fingerprint written to demo-output/ (spliced.*.png)"
+
+browser-deps:
+	bash scripts/install_browser_test_deps.sh
+
+test: venv browser-deps
+	$(PY) -m pytest -q
+
+test-fast: venv
+	$(PY) -m pytest -q -x --ignore=tests/serve/test_browser.py
+
+lint: venv
+	.venv/bin/ruff check src tests scripts benchmarks
+
+# --- data, training, evaluation (long; results go to docs/BENCHMARKS.md) ---------------
+
+HOLDOUT_REAL := Canon-EOS-80D,NIKON-D90,SONY-ILCE-7M2,Apple-iPhone-XR,Hewlett-Packard-Photosmart-M627,SAMSUNG-GT-P5210
+HOLDOUT_SIM  := simcam20,simcam21,simcam22,simcam23
+
+data: venv
+	$(NOISEAD) data simulate-cameras $(SHARED)/scenes/cvip -o $(DATA)/simcams --models 24 --seed 0 --downscale 1 --workers 2
+	$(PY) scripts/build_benchmarks.py --shared $(SHARED) --data $(DATA) --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
+
+train: venv
+	$(NOISEAD) train-extractor $(SHARED)/cameras $(DATA)/simcams -o runs/dncnn-default \
+	  --model dncnn --init-from $(SHARED)/weights/dncnn_gray_awgn25.safetensors \
+	  --config configs/train_dncnn_default.json --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
+	$(MAKE) fit
+
+fit: venv
+	$(PY) scripts/fit_default.py --shared $(SHARED) --data $(DATA) --run runs/dncnn-default \
+	  --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM) --out src/noisead/weights/default.safetensors
+
+evaluate: venv
+	$(PY) scripts/evaluate_all.py --data $(DATA) --shared $(SHARED) --out runs/eval
+
+bench: venv
+	$(PY) benchmarks/speed.py --out docs/BENCHMARKS.md
+
+clean:
+	rm -rf demo-output .pytest_cache

@@ -1,0 +1,295 @@
+"""Command line: thin wrappers that parse arguments and call the package's functions.
+
+    noisead analyze IMAGE_OR_DIR... -o OUT
+    noisead train-extractor CAMERA_ROOT... -o RUN_DIR
+    noisead fit-detector --extractor RUN_DIR/extractor.safetensors PRISTINE... -o MODEL.safetensors
+    noisead evaluate DATASET -o OUT [--jpeg 100,95,90] [--resize 0.8,0.9,1.1,1.2]
+    noisead data simulate-cameras | make-benchmark | sort-by-exif
+    noisead serve
+    noisead models
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from noisead.data.cameras import IMAGE_SUFFIXES
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(",") if x.strip())
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Files as given; folders expanded to the images they contain (sorted, recursive)."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*")
+                              if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            out.append(p)  # missing files are reported by the batch run, not here
+    return out
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from noisead.infer import analyze_paths, load_detector
+
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        print("no images found in the given inputs", file=sys.stderr)
+        return 2
+    detector = load_detector(args.model)
+    max_pixels = None if args.max_pixels == 0 else args.max_pixels
+    report = analyze_paths(paths, args.output, detector, mode=args.mode,
+                           threshold=args.threshold, max_pixels=max_pixels,
+                           skip_existing=not args.redo, progress=not args.quiet)
+    for row in report.done:
+        verdict = "TAMPERED?" if row["tampered"] else "no detection"
+        print(f"{row['image']}: score {row['score']:.3f} ({verdict}) -> "
+              f"{Path(args.output) / row['output']}.*.png")
+    for path in report.skipped:
+        print(f"{path}: already analysed (use --redo to analyse again)")
+    for fail in report.failed:
+        print(f"{fail['image']}: FAILED: {fail['error']}", file=sys.stderr)
+    print(f"{len(report.done)} analysed, {len(report.skipped)} skipped, "
+          f"{len(report.failed)} failed; results in {args.output}")
+    return 1 if report.failed else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from noisead.train.extractor import TrainConfig, train_extractor
+
+    config = TrainConfig()
+    if args.config:
+        config = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+    for name in ("model", "init_from", "steps", "lr", "seed", "precision",
+                 "max_images_per_camera", "time_limit_s"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(config, name, value)
+    if args.patch_size:
+        config.batch.patch_size = args.patch_size
+    if args.holdout:
+        config.holdout_cameras = tuple(args.holdout.split(","))
+    if args.augment:
+        config.augment.p_jpeg, config.augment.p_resize = 0.3, 0.2
+    result = train_extractor(args.roots, args.output, config, progress=not args.quiet)
+    last = result.history[-1] if result.history else {}
+    print(f"extractor saved to {result.extractor_path} (last step: {last})")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from noisead.anomaly.detector import DetectorConfig
+    from noisead.anomaly.fit import fit_detector
+    from noisead.models.registry import load_extractor
+
+    extractor, meta = load_extractor(args.extractor)
+    config = DetectorConfig(patch_size=args.patch_size, crop_size=args.crop_size,
+                            crops_per_image=args.crops_per_image, period=args.period or 8,
+                            mode=args.mode, smoothing_sigma=args.smoothing,
+                            n_features=args.n_features, threshold=args.threshold)
+    if args.untied:
+        config.period = config.patch_size
+    images = expand_inputs(args.pristine)
+    if args.max_images:
+        images = images[:args.max_images]
+    detector = fit_detector(extractor, images, config, progress=not args.quiet,
+                            info={"name": Path(args.output).stem,
+                                  "extractor_training": meta.get("training"),
+                                  "extractor_metrics": meta.get("metrics"),
+                                  "pristine": [str(p) for p in args.pristine]})
+    path = detector.save(args.output)
+    print(f"detector saved to {path} ({detector.info['fit']})")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from noisead.data.simulate import simulate_cameras
+
+    specs = simulate_cameras(Path(args.scenes), Path(args.output), n_models=args.models,
+                             seed=args.seed, downscale=args.downscale,
+                             images_per_model=args.images_per_model, progress=not args.quiet,
+                             workers=args.workers)
+    print(f"{len(specs)} simulated camera models written to {args.output}")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from noisead.data.forge import make_benchmark
+
+    out = make_benchmark(Path(args.cameras), Path(args.output), kinds=tuple(args.kinds.split(",")),
+                         variants=tuple(args.variants.split(",")), n_per_kind=args.n,
+                         seed=args.seed, progress=not args.quiet, crop_size=args.crop_size)
+    print(f"benchmark written to {out}")
+    return 0
+
+
+def cmd_sort(args: argparse.Namespace) -> int:
+    from noisead.data.cameras import sort_by_exif
+
+    summary = sort_by_exif(args.source, args.destination, move=args.move)
+    for model, files in sorted(summary.items()):
+        print(f"{model}: {len(files)}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from noisead.evaluate.run import EvalConfig, evaluate, format_markdown
+
+    jpeg: tuple[int | None, ...] = (None, *_ints(args.jpeg)) if args.jpeg else (None,)
+    resize: tuple[float | None, ...] = (None, *_floats(args.resize)) if args.resize else (None,)
+    config = EvalConfig(methods=tuple(args.methods.split(",")), jpeg=jpeg, resize=resize,
+                        band=args.band, fixed_threshold=args.fixed_threshold,
+                        max_images=args.max_images)
+    results = evaluate(Path(args.dataset), Path(args.output), args.model, config,
+                       progress=not args.quiet, resume=not args.restart)
+    print(format_markdown(results))
+    print(f"tables, rows, ROC curves and example figures in {args.output}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from noisead.serve.app import run
+
+    run(host=args.host, port=args.port, model=args.model)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from noisead.infer import WEIGHTS_DIR, list_models
+
+    for name in list_models():
+        meta = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+        arch = meta.get("extractor", {}).get("architecture", "?")
+        print(f"{name}\t{arch}\tmode={meta.get('detector', {}).get('mode')}\t"
+              f"commit={meta.get('commit')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="noisead", description=__doc__.split("\n")[0])
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("analyze", help="localize tampering in images or folders of images")
+    a.add_argument("inputs", nargs="+", help="image files or folders")
+    a.add_argument("-o", "--output", required=True, help="output folder")
+    a.add_argument("--model", default=None, help="shipped model name or .safetensors path")
+    a.add_argument("--mode", choices=["blind", "reference"], default=None)
+    a.add_argument("--threshold", type=float, default=None,
+                   help="on the calibrated heatmap (share of pristine pixels scoring lower)")
+    a.add_argument("--max-pixels", type=int, default=200_000_000,
+                   help="refuse larger images (decompression bombs); 0 = no limit")
+    a.add_argument("--redo", action="store_true", help="analyse images already done again")
+    a.set_defaults(func=cmd_analyze)
+
+    t = sub.add_parser("train-extractor", help="train a fingerprint extractor (DBL loss)")
+    t.add_argument("roots", nargs="+", help="ROOT/<camera-model>/<image> folders")
+    t.add_argument("-o", "--output", required=True, help="run folder (resumes if present)")
+    t.add_argument("--config", help="TrainConfig as JSON")
+    t.add_argument("--model", help="dncnn, dncnn-small, restormer-tiny, ...")
+    t.add_argument("--init-from", dest="init_from", help="pretrained denoiser or extractor")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--precision", choices=["auto", "bf16", "fp32"])
+    t.add_argument("--patch-size", type=int)
+    t.add_argument("--max-images-per-camera", dest="max_images_per_camera", type=int)
+    t.add_argument("--time-limit", dest="time_limit_s", type=float, help="seconds")
+    t.add_argument("--holdout", help="comma-separated camera models kept out of training")
+    t.add_argument("--augment", action="store_true", help="JPEG/resize augmentation")
+    t.set_defaults(func=cmd_train)
+
+    f = sub.add_parser("fit-detector", help="fit the per-position Gaussians on pristine images")
+    f.add_argument("pristine", nargs="+", help="pristine images or folders")
+    f.add_argument("--extractor", required=True, help="extractor .safetensors")
+    f.add_argument("-o", "--output", required=True, help="detector .safetensors to write")
+    f.add_argument("--patch-size", type=int, default=64)
+    f.add_argument("--crop-size", type=int, default=128)
+    f.add_argument("--crops-per-image", type=int, default=4)
+    f.add_argument("--period", type=int, default=8)
+    f.add_argument("--untied", action="store_true", help="one Gaussian per patch position")
+    f.add_argument("--n-features", type=int, default=None)
+    f.add_argument("--smoothing", type=float, default=8.0)
+    f.add_argument("--threshold", type=float, default=0.99)
+    f.add_argument("--mode", choices=["blind", "reference"], default="blind")
+    f.add_argument("--max-images", type=int, default=None)
+    f.set_defaults(func=cmd_fit)
+
+    d = sub.add_parser("data", help="training data and benchmarks")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    s = dsub.add_parser("simulate-cameras", help="render scenes through simulated cameras")
+    s.add_argument("scenes")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--models", type=int, default=20)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--downscale", type=int, default=2)
+    s.add_argument("--images-per-model", type=int, default=None)
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_simulate)
+    b = dsub.add_parser("make-benchmark", help="splicing / generative-like / copy-move sets")
+    b.add_argument("cameras", help="ROOT/<camera-model>/<image>")
+    b.add_argument("-o", "--output", required=True)
+    b.add_argument("--kinds", default="splice,generative,copymove")
+    b.add_argument("--variants", default="png,jpeg")
+    b.add_argument("--n", type=int, default=20, help="images per kind and variant")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--crop-size", type=int, default=512)
+    b.set_defaults(func=cmd_benchmark)
+    e = dsub.add_parser("sort-by-exif", help="sort photos into <Make-Model>/ folders")
+    e.add_argument("source")
+    e.add_argument("destination")
+    e.add_argument("--move", action="store_true")
+    e.set_defaults(func=cmd_sort)
+
+    v = sub.add_parser("evaluate", help="benchmark methods on a forgery dataset")
+    v.add_argument("dataset", help="dataset folder (images/ + masks/, DSO-1, Columbia, ...)")
+    v.add_argument("-o", "--output", required=True)
+    v.add_argument("--model", default=None, help="detector for the noisead methods")
+    v.add_argument("--methods", default="noisead-blind,noisead-reference,noi1,ela,"
+                   "noise_residual_variance")
+    v.add_argument("--jpeg", default="", help="recompression sweep, e.g. 100,95,90")
+    v.add_argument("--resize", default="", help="resize sweep, e.g. 0.8,0.9,1.1,1.2")
+    v.add_argument("--band", action="store_true", help="ignore a band around mask borders")
+    v.add_argument("--fixed-threshold", type=float, default=0.5)
+    v.add_argument("--max-images", type=int, default=None)
+    v.add_argument("--restart", action="store_true", help="do not resume an earlier run")
+    v.set_defaults(func=cmd_evaluate)
+
+    w = sub.add_parser("serve", help="local web viewer")
+    w.add_argument("--host", default="127.0.0.1")
+    w.add_argument("--port", type=int, default=8765)
+    w.add_argument("--model", default=None)
+    w.set_defaults(func=cmd_serve)
+
+    m = sub.add_parser("models", help="list the shipped models")
+    m.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"noisead: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import mahalanobis
+
+from noisead.anomaly.gaussian import (
+    GaussianModel,
+    StreamingGaussian,
+    oas_shrinkage,
+    position_classes,
+)
+
+
+def test_streaming_fit_matches_numpy_in_any_order(rng):
+    x = rng.normal(size=(600, 5)) @ rng.normal(size=(5, 5))
+    classes = rng.integers(0, 3, 600)
+    one = StreamingGaussian(3, 5)
+    one.update(torch.from_numpy(x), torch.from_numpy(classes))
+    chunks = StreamingGaussian(3, 5)
+    for idx in np.array_split(rng.permutation(600), 7):
+        chunks.update(torch.from_numpy(x[idx]), torch.from_numpy(classes[idx]))
+    for k in range(3):
+        ref_mean = x[classes == k].mean(0)
+        ref_cov = np.cov(x[classes == k], rowvar=False)
+        for s in (one, chunks):
+            mean, cov = GaussianModel.covariance_from_sums(s.count, s.sum, s.outer)
+            np.testing.assert_allclose(mean[k].numpy(), ref_mean, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(cov[k].numpy(), ref_cov, rtol=1e-8, atol=1e-9)
+
+
+def test_mahalanobis_matches_scipy_without_shrinkage(rng):
+    x = rng.normal(size=(400, 4)) @ rng.normal(size=(4, 4))
+    s = StreamingGaussian(1, 4)
+    s.update(torch.from_numpy(x), torch.zeros(400, dtype=torch.long))
+    g = s.finalize(shrinkage=0.0, eps=0.0)
+    cov = np.cov(x, rowvar=False)
+    inv = np.linalg.inv(cov)
+    queries = rng.normal(size=(100, 4))
+    got = g.squared_mahalanobis(torch.from_numpy(queries).float(), torch.zeros(100, dtype=torch.long))
+    want = np.array([mahalanobis(q, x.mean(0), inv) ** 2 for q in queries])
+    np.testing.assert_allclose(got.numpy(), want, rtol=2e-3)
+    # both code paths (small batch einsum and per-class loop) agree
+    small = g.squared_mahalanobis(torch.from_numpy(queries[:10]).float(),
+                                  torch.zeros(10, dtype=torch.long))
+    np.testing.assert_allclose(small.numpy(), got[:10].numpy(), rtol=1e-5)
+
+
+def test_fixed_shrinkage_blends_towards_scaled_identity(rng):
+    x = rng.normal(size=(300, 3)) * np.array([1.0, 2.0, 3.0])
+    s = StreamingGaussian(1, 3)
+    s.update(torch.from_numpy(x), torch.zeros(300, dtype=torch.long))
+    g = s.finalize(shrinkage=0.5, eps=0.0)
+    cov = np.cov(x, rowvar=False)
+    want = 0.5 * cov + 0.5 * np.trace(cov) / 3 * np.eye(3)
+    np.testing.assert_allclose(g.covariance()[0].numpy(), want, rtol=1e-4)
+
+
+def test_oas_matches_scikit_learn(rng):
+    from sklearn.covariance import OAS
+
+    x = rng.normal(size=(40, 10))
+    est = OAS(assume_centered=False).fit(x)
+    cov = torch.from_numpy(np.cov(x, rowvar=False, bias=True))[None]
+    rho = oas_shrinkage(cov, torch.tensor([40.0], dtype=torch.float64))
+    assert abs(rho.item() - est.shrinkage_) < 1e-6
+
+
+def test_score_map_uses_the_gaussian_of_each_phase(rng):
+    d, period = 3, 2
+    means = torch.tensor([[0.0] * d, [5.0] * d, [-5.0] * d, [10.0] * d])
+    g = GaussianModel(means, torch.eye(d).repeat(4, 1, 1), torch.ones(4), torch.zeros(4))
+    h, w = 6, 8
+    cls = position_classes(h, w, period)
+    emb = means[cls].permute(2, 0, 1).contiguous()  # every pixel sits on its class mean
+    assert g.score_map(emb, period).abs().max() < 1e-6
+    shifted = g.score_map(emb, period, origin=(1, 0))  # wrong phase: large distances
+    assert shifted.min() > 1.0
+
+
+def test_too_few_samples_is_a_clear_error():
+    s = StreamingGaussian(2, 3)
+    s.update(torch.randn(5, 3), torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="fewer than 2 samples"):
+        s.finalize()
+
+
+def test_update_map_equals_update_with_classes(rng):
+    emb = torch.from_numpy(rng.normal(size=(3, 13, 11)))
+    exclude = torch.from_numpy(rng.random((13, 11)) < 0.2)
+    a = StreamingGaussian(16, 3)
+    a.update_map(emb, 4, origin=(3, 6), exclude=exclude)
+    b = StreamingGaussian(16, 3)
+    keep = ~exclude.reshape(-1)
+    cls = position_classes(13, 11, 4, (3, 6)).reshape(-1)
+    b.update(emb.reshape(3, -1).T[keep], cls[keep])
+    torch.testing.assert_close(a.count, b.count)
+    torch.testing.assert_close(a.sum, b.sum)
+    torch.testing.assert_close(a.outer, b.outer)

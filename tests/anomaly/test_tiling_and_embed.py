@@ -1,0 +1,56 @@
+import numpy as np
+import torch
+
+from noisead.anomaly.detector import Detector, DetectorConfig
+from noisead.anomaly.embed import embed, tapped
+from noisead.anomaly.tiling import iter_tiles, pad_reflect
+from noisead.models.registry import create_model
+
+
+def test_tiles_cover_every_pixel_once():
+    cover = np.zeros((70, 131), int)
+    for t in iter_tiles(70, 131, 32):
+        cover[t.y0:t.y1, t.x0:t.x1] += 1
+    assert (cover == 1).all()
+
+
+def test_pad_reflect_handles_images_smaller_than_the_halo():
+    img = np.random.default_rng(0).random((5, 7, 3)).astype(np.float32)
+    out = pad_reflect(img, 12)
+    assert out.shape == (29, 31, 3)
+    np.testing.assert_array_equal(out[12:17, 12:19], img)
+
+
+def test_tiled_embedding_equals_whole_image_embedding():
+    """Stitching by tiles with a halo gives what one pass over the image gives."""
+    torch.manual_seed(0)
+    model = create_model("dncnn-tiny")
+    det = Detector(model, DetectorConfig(patch_size=32, crop_size=64, tile=40))
+    img = np.random.default_rng(1).random((90, 110, 3)).astype(np.float32)
+    halo = det.halo
+    padded = torch.from_numpy(pad_reflect(img, halo).transpose(2, 0, 1).copy())[None]
+    whole = embed(det.extractor, padded, det.taps)[0, :, halo:-halo, halo:-halo]
+    stitched = torch.zeros_like(whole)
+    for t, emb, _ in det.iter_embeddings(img):
+        stitched[:, t.y0:t.y1, t.x0:t.x1] = emb
+    torch.testing.assert_close(stitched, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_embed_concatenates_taps_and_upsamples():
+    model = create_model("restormer-tiny")
+    taps = [model.tap_names()[1], "fingerprint"]
+    x = torch.rand(1, 3, 32, 32)
+    with tapped(model, taps) as store:
+        model(x)
+    e = embed(model, x, taps)
+    assert e.shape[-2:] == (32, 32)
+    assert e.shape[1] == sum(store[t].shape[1] for t in taps)
+
+
+def test_channel_subset_is_applied():
+    model = create_model("dncnn-tiny")
+    x = torch.rand(1, 3, 16, 16)
+    full = embed(model, x, model.default_taps)
+    idx = torch.tensor([0, 5, 20, full.shape[1] - 1])
+    sub = embed(model, x, model.default_taps, channel_index=idx)
+    torch.testing.assert_close(sub, full[:, idx])

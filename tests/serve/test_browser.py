@@ -1,0 +1,194 @@
+"""End to end: the viewer in headless Chromium, driven by Selenium.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install_browser_test_deps.sh``)
+and ``pip install selenium``; skipped with the reason when any is missing. Leaves a
+screenshot in ``tests/serve/artifacts/browser.png``; with ``NOISEAD_UPDATE_SCREENSHOT=1``
+it also refreshes ``docs/screenshots/viewer.png``.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import os
+import re
+import shutil
+import threading
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DOC_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "viewer.png"
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--window-size=1400,1250",
+                  "--force-device-scale-factor=1")
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (run scripts/install_browser_test_deps.sh as root)"
+    if not CHROMEDRIVER.exists():
+        return f"{CHROMEDRIVER} is missing (run scripts/install_browser_test_deps.sh as root)"
+    if importlib.util.find_spec("selenium") is None:
+        return "selenium is not installed (pip install selenium)"
+    if importlib.util.find_spec("flask") is None:
+        return "flask is not installed (pip install flask)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+
+
+@pytest.fixture
+def server(tiny_detector):
+    """The real app on a free port of 127.0.0.1, served from a background thread."""
+    from werkzeug.serving import make_server
+
+    from noisead.serve.app import create_app, restrict_hosts
+
+    app = create_app(tiny_detector)
+    restrict_hosts(app, "127.0.0.1")
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, name="viewer-under-test", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}"
+    finally:
+        srv.shutdown()
+        thread.join(timeout=10)
+        srv.server_close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
+                              options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _white_pixels(driver) -> int:
+    """White pixels on the mask canvas, read back from the canvas itself."""
+    return driver.execute_script("""
+        const c = document.getElementById('mask-canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) n += d[i] === 255 ? 1 : 0;
+        return n;""")
+
+
+def _full_page_screenshot(driver, path: Path) -> None:
+    """The whole page, not only the viewport (Chromium's DevTools protocol)."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+    })
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_analyse_a_photo_in_the_browser(server, browser, tmp_path, spliced_array):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from noisead.serve.app import _mask_from_heat16
+
+    browser.get(server + "/")
+    assert "noisead" in browser.title
+    file_input = browser.find_element(By.ID, "file-input")
+    error = browser.find_element(By.ID, "error")
+    assert not error.is_displayed()
+
+    # A file that is not an image: the server's message appears on the page.
+    bogus = tmp_path / "not-a-photo.png"
+    bogus.write_bytes(b"plain text, not pixels")
+    file_input.send_keys(str(bogus))
+    WebDriverWait(browser, 60).until(lambda d: error.is_displayed())
+    assert "not a recognised image format" in error.text
+
+    # The real thing: a 128x128 photo whose central square carries other noise.
+    photo = tmp_path / "suspect.png"
+    Image.fromarray(spliced_array).save(photo)
+    file_input.send_keys(str(photo))
+    score = browser.find_element(By.ID, "score")
+    WebDriverWait(browser, 300).until(lambda d: re.fullmatch(r"\d\.\d{3}", score.text))
+    mask = browser.find_element(By.ID, "mask-canvas")
+    WebDriverWait(browser, 60).until(lambda d: mask.get_attribute("data-ready") == "true")
+    assert not error.is_displayed()
+    assert 0.0 <= float(score.text) <= 1.0
+    assert browser.find_element(By.ID, "verdict").text.endswith("manipulation.")
+    assert "evidence, not proof" in browser.find_element(By.ID, "caveat").text
+    assert browser.find_element(By.ID, "model-name").text == "test-tiny"
+
+    overlay = browser.find_element(By.ID, "overlay-img")
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "const i = arguments[0]; return i.complete && i.naturalWidth > 0;", overlay))
+    assert overlay.is_displayed()
+    assert browser.execute_script("return arguments[0].naturalWidth;", overlay) == 128
+    fingerprint = browser.find_element(By.ID, "fingerprint-img")
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "return arguments[0].naturalWidth;", fingerprint) == 128)
+    assert (mask.get_attribute("width"), mask.get_attribute("height")) == ("128", "128")
+
+    download = browser.find_element(By.ID, "download-all")
+    href = download.get_attribute("href")
+    assert re.fullmatch(re.escape(server) + r"/api/result/[0-9a-f]{32}/all\.zip", href)
+
+    # The page's mask is exactly the 16-bit heatmap thresholded (no colour management).
+    base = href.rsplit("/", 1)[0]
+    with urllib.request.urlopen(base + "/heatmap-gray.png", timeout=30) as r:
+        heat16 = np.asarray(Image.open(io.BytesIO(r.read()))).astype(np.uint16)
+    threshold = float(browser.find_element(By.ID, "threshold").get_attribute("value"))
+    expected = int(_mask_from_heat16(heat16, threshold).sum())
+    assert _white_pixels(browser) == expected
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "browser.png"
+    _full_page_screenshot(browser, shot)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("NOISEAD_UPDATE_SCREENSHOT") == "1":
+        DOC_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOC_SCREENSHOT)
+
+    # The threshold slider redraws the mask: at 0 every pixel is marked.
+    slider = browser.find_element(By.ID, "threshold")
+    slider.send_keys(Keys.HOME)
+    WebDriverWait(browser, 10).until(lambda d: _white_pixels(d) == 128 * 128)
+    assert browser.find_element(By.ID, "threshold-value").text == "0.000"
+    assert download.get_attribute("href").endswith("all.zip?threshold=0")
+    slider.send_keys(Keys.END)  # at 1 only pixels at the very top of the scale
+    WebDriverWait(browser, 10).until(
+        lambda d: _white_pixels(d) == int((heat16 == 65535).sum()))
+
+    # The opacity slider fades the heatmap over the photo.
+    opacity = browser.find_element(By.ID, "opacity")
+    opacity.send_keys(Keys.HOME)
+    assert overlay.value_of_css_property("opacity") == "0"
+    opacity.send_keys(Keys.END)
+    assert overlay.value_of_css_property("opacity") == "1"
+
+    severe = [e["message"] for e in browser.get_log("browser")
+              if e["level"] == "SEVERE" and "status of 400" not in e["message"]]
+    assert not severe, severe
