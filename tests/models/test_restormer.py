@@ -69,6 +69,7 @@ def test_fingerprint_hook_sees_exactly_the_returned_tensor() -> None:
         y = model(torch.rand(1, 3, 37, 53))
     assert seen["fp"].shape == y.shape == (1, 1, 37, 53)
     assert torch.equal(seen["fp"], y)
+    assert y.is_contiguous()
     assert model.default_taps == ("fingerprint",)
 
 

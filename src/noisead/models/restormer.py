@@ -399,7 +399,9 @@ class Restormer(nn.Module):
             if i > 1:
                 feats = getattr(self, f"reduce_chan_level{i}")(feats)
             feats = getattr(self, f"decoder_level{i}")(feats)
-        out = self.output(self.refinement(feats))[..., :h, :w]
+        # Back to a plain NCHW tensor of the input size (a small copy): callers get the
+        # same layout as from any other extractor.
+        out = self.output(self.refinement(feats))[..., :h, :w].contiguous()
         if self.config.global_residual:
             out = out + x
         return self.fingerprint(out)
