@@ -36,7 +36,8 @@ def test_mahalanobis_matches_scipy_without_shrinkage(rng):
     cov = np.cov(x, rowvar=False)
     inv = np.linalg.inv(cov)
     queries = rng.normal(size=(100, 4))
-    got = g.squared_mahalanobis(torch.from_numpy(queries).float(), torch.zeros(100, dtype=torch.long))
+    zeros = torch.zeros(100, dtype=torch.long)
+    got = g.squared_mahalanobis(torch.from_numpy(queries).float(), zeros)
     want = np.array([mahalanobis(q, x.mean(0), inv) ** 2 for q in queries])
     np.testing.assert_allclose(got.numpy(), want, rtol=2e-3)
     # both code paths (small batch einsum and per-class loop) agree

@@ -30,7 +30,6 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-
 Normalize = Literal["batch", "mean", "sum"]
 
 
