@@ -143,10 +143,14 @@ def colorize(heatmap: np.ndarray, cmap: str = "inferno") -> np.ndarray:
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, mask: np.ndarray | None = None,
             alpha: float = 0.5) -> np.ndarray:
-    """The image in gray with the heatmap blended on top and the mask's outline in cyan."""
+    """The image in gray with the heatmap blended on top and the mask's outline in cyan.
+
+    Only the upper half of the calibrated scale is tinted (a pristine pixel is at 0.5 on
+    average), so typical pixels keep their look and the suspicious ones stand out.
+    """
     gray = image.mean(axis=2, keepdims=True).repeat(3, axis=2)
     heat = colorize(heatmap).astype(np.float32) / 255.0
-    weight = alpha * np.clip(heatmap, 0, 1)[..., None]
+    weight = alpha * np.clip(2.0 * heatmap - 1.0, 0, 1)[..., None]
     out = (1 - weight) * gray + weight * heat
     if mask is not None and mask.any():
         from scipy import ndimage

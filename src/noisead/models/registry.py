@@ -125,6 +125,7 @@ def save_tensors_with_sidecar(path: str | Path, tensors: dict[str, torch.Tensor]
     meta.setdefault("commit", current_commit())
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+    tmp.chmod(0o644)
     tmp.replace(path)
     atomic_write_bytes(sidecar_path(path), json.dumps(meta, indent=2, default=str).encode())
     return path
