@@ -46,7 +46,9 @@ def main() -> None:
         meta = {"training": {"note": "pretrained AWGN denoiser, no DBL training",
                              "source": str(args.denoiser)}}
     else:
-        extractor, meta = load_extractor(args.run / "extractor.safetensors")
+        best = args.run / "extractor-best.safetensors"  # selected on validation
+        extractor, meta = load_extractor(best if best.is_file() else
+                                         args.run / "extractor.safetensors")
     images, paths = pristine_crops([args.shared / "cameras", args.data / "simcams"],
                                    set(args.holdout.split(",")), args.per_camera,
                                    args.max_side)

@@ -145,6 +145,9 @@ def test_cli_batch_reports_bad_file_and_finishes_the_rest(trained, tmp_path):
     assert code == 1  # some files failed
     for kind in ("heatmap", "mask", "overlay", "fingerprint"):
         assert (out / f"good.{kind}.png").is_file()
+    report = (out / "report.html").read_text()
+    assert "thumbs/good.overlay.png" in report and (out / "thumbs/good.overlay.png").is_file()
+    assert "broken.jpg" in report  # failures are listed in the report too
     failures = (out / "failures.csv").read_text()
     assert "broken.jpg" in failures and "tiny.png" in failures and "at least" in failures
     # resumable: a second run skips what is done

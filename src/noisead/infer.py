@@ -173,11 +173,16 @@ def write_outputs(analysis: Analysis, image: np.ndarray, out_dir: str | Path, st
     paths = {k: out / f"{stem}.{k}.png" for k in ("heatmap", "mask", "overlay", "fingerprint")}
     save_png(paths["heatmap"], colorize(analysis.heatmap))
     save_png(paths["mask"], analysis.mask)
-    save_png(paths["overlay"], overlay(image, analysis.heatmap, analysis.mask))
+    overlay_rgb = overlay(image, analysis.heatmap, analysis.mask)
+    save_png(paths["overlay"], overlay_rgb)
     save_png(paths["fingerprint"], fingerprint_view(analysis.fingerprint))
     paths["json"] = out / f"{stem}.json"
+    from noisead.report import save_thumbnails
+
+    thumbs = save_thumbnails(out, stem, image, overlay_rgb)
     save_json(paths["json"], {**analysis.summary(),
-                              "files": {k: v.name for k, v in paths.items()}})
+                              "files": {k: v.name for k, v in paths.items()},
+                              "thumbnails": thumbs})
     return paths
 
 
@@ -210,8 +215,9 @@ def analyze_paths(paths: Sequence[str | Path], out_dir: str | Path,
                   skip_existing: bool = True, progress: bool = True) -> BatchReport:
     """Analyse many images; a file that fails is reported and the others are still done.
 
-    Writes ``summary.csv`` (image, score, decision, seconds) and ``failures.csv`` in
-    ``out_dir``. With ``skip_existing`` an image whose JSON already exists is not redone,
+    Writes ``summary.csv`` (image, score, decision, seconds), ``failures.csv`` and
+    ``report.html`` (thumbnails of image and overlay, scores, failed files) in ``out_dir``.
+    With ``skip_existing`` an image whose JSON already exists is not redone,
     so an interrupted run resumes.
     """
     out = ensure_writable_dir(out_dir)
@@ -237,6 +243,12 @@ def analyze_paths(paths: Sequence[str | Path], out_dir: str | Path,
     _write_csv(out / "summary.csv", ["image", "output", "score", "tampered", "seconds"],
                report.done)
     _write_csv(out / "failures.csv", ["image", "error"], report.failed)
+    from noisead.report import write_report
+
+    with (out / "summary.csv").open(newline="") as f:
+        all_rows = list(csv.DictReader(f))  # this run's rows and those of earlier runs
+    write_report(out, all_rows, report.failed, model=str(detector.info.get("name", "custom")),
+                 threshold=detector.config.threshold if threshold is None else threshold)
     return report
 
 

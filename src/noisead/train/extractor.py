@@ -153,8 +153,9 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     """Train a fingerprint extractor; returns the saved extractor's path and the log.
 
     ``camera_roots`` are ``ROOT/<camera-model>/<image>`` folders (real or simulated).
-    Outputs in ``out_dir``: ``extractor.safetensors`` (+ JSON sidecar), ``checkpoint``
-    files for resuming, ``log.jsonl`` and ``train_config.json``.
+    Outputs in ``out_dir``: ``extractor.safetensors`` (last step, + JSON sidecar),
+    ``extractor-best.safetensors`` (highest validation pair AUC), ``checkpoint`` files for
+    resuming, ``log.jsonl`` and ``train_config.json``.
     """
     from noisead.io import save_json
 
@@ -232,6 +233,11 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         if val_batches and ((step + 1) % config.val_every == 0 or done or out_of_time):
             auc, vloss = pair_verification_auc(model, val_batches, precision)
             record.update(val_auc=auc, val_loss=vloss)
+            best = max((h["val_auc"] for h in history if "val_auc" in h), default=-1.0)
+            if auc > best:  # model selection on validation: keep the best weights
+                save_extractor(model, out_dir / "extractor-best.safetensors",
+                               training={"step": step + 1, "config": config.to_dict()},
+                               metrics={"val_pair_auc": auc, "val_loss": vloss})
         history.append(record)
         bar.set_postfix(loss=f"{record['loss']:.3f}",
                         **({"val_auc": f"{record['val_auc']:.3f}"} if "val_auc" in record else {}))
