@@ -10,6 +10,16 @@ Two ways to say what "pristine" is:
   pixels and refitted (the way Noiseprint and Splicebuster localize), shrunk towards the
   reference covariance when there is one. The image's own camera is then the norm and any
   region with other traces stands out, even for cameras never seen in training.
+
+Cost and memory of ``score_image``: one extractor pass per tile in both modes, and nothing
+of image size with D channels is ever held. Blind mode needs every embedding three times
+(fit, score, refit and score again after trimming), so it keeps the tiles' embeddings
+(float16) — but only up to a memory budget (``noisead.runtime.blind_cache_bytes``, 512 MB
+unless ``NOISEAD_BLIND_CACHE_MB`` says otherwise). A larger image is fitted on an evenly
+spread subset of its tiles that fits the budget (at the default 512 MB, about 2 MP of
+DnCNN embeddings: some 30,000 samples per position class for 129 dimensions, as many as
+a whole 2 MP image gives), and the other tiles are embedded once and scored with that fit.
+Up to the budget the result is exactly the whole-image fit.
 """
 
 from __future__ import annotations
@@ -22,10 +32,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from noisead.anomaly.embed import concat_maps, forward_with_taps
-from noisead.anomaly.gaussian import GaussianModel, StreamingGaussian
-from noisead.anomaly.score import Calibration, smooth
-from noisead.anomaly.tiling import iter_tiles, pad_reflect, round_up, tile_input
+from noisead.anomaly.embed import blocks_from_maps, concat_maps, forward_with_taps
+from noisead.anomaly.gaussian import (
+    GaussianModel,
+    StreamingGaussian,
+    from_blocks,
+    mask_to_blocks,
+    phase_classes,
+)
+from noisead.anomaly.score import Calibration, smooth, two_sided_deviation
+from noisead.anomaly.tiling import Tile, TileSource, iter_tiles, plan_tiles, round_up
+from noisead.models.dncnn import DnCNN
 from noisead.models.registry import (
     build_model,
     config_to_dict,
@@ -33,7 +50,12 @@ from noisead.models.registry import (
     model_metadata,
     save_tensors_with_sidecar,
 )
-from noisead.runtime import resolve_precision
+from noisead.runtime import (
+    blind_cache_bytes,
+    prepare_cpu,
+    resolve_precision,
+    reuse_large_blocks,
+)
 
 MODES = ("reference", "blind")
 
@@ -51,6 +73,7 @@ class DetectorConfig:
     n_features: int | None = None         # random subset of embedding channels (PaDiM)
     shrinkage: float | str = "oas"
     smoothing_sigma: float = 8.0
+    score_direction: str = "two-sided"    # or "upper": only high distances are suspicious
     mode: str = "blind"
     blind_trim: float = 0.2               # fraction of most anomalous pixels left out of refit
     blind_prior: float = 1.0              # weight of the reference covariance, in units of D
@@ -68,6 +91,7 @@ class DetectorConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DetectorConfig:
         d = dict(d)
+        d.setdefault("score_direction", "upper")  # files saved before the option existed
         if d.get("taps"):
             d["taps"] = tuple(d["taps"])
         return cls(**d)
@@ -75,6 +99,9 @@ class DetectorConfig:
     def validate(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.score_direction not in ("two-sided", "upper"):
+            raise ValueError("score_direction must be 'two-sided' or 'upper', "
+                             f"got {self.score_direction!r}")
         if self.patch_size % self.period:
             raise ValueError("period must divide patch_size")
         if self.crop_size < self.patch_size or (self.crop_size - self.patch_size) % 16:
@@ -110,7 +137,10 @@ class Detector:
 
     @property
     def halo(self) -> int:
-        return round_up(int(getattr(self.extractor, "halo", 32)), 8)
+        """Context carried by each tile: DnCNN's exact receptive radius (a purely
+        convolutional net takes any size); other extractors rounded up to 8."""
+        halo = int(getattr(self.extractor, "halo", 32))
+        return halo if isinstance(self.extractor, DnCNN) else round_up(halo, 8)
 
     @property
     def n_classes(self) -> int:
@@ -135,12 +165,23 @@ class Detector:
     def iter_embeddings(self, image: np.ndarray):
         """Yield (tile, embedding D x h x w, fingerprint h x w) over the whole image."""
         halo = self.halo
-        padded = pad_reflect(image, halo)
+        source = TileSource(image, halo)
         for t in iter_tiles(image.shape[0], image.shape[1], self.config.tile):
-            emb, fp = self.embed_tensor(tile_input(padded, t, halo))
+            emb, fp = self.embed_tensor(source.tile(t))
             h, w = t.y1 - t.y0, t.x1 - t.x0
             yield t, emb[0, :, halo:halo + h, halo:halo + w], fp[0, 0, halo:halo + h,
                                                                    halo:halo + w]
+
+    def _embed_blocks(self, source: TileSource, t: Tile, dtype: torch.dtype = torch.float32
+                      ) -> tuple[torch.Tensor, np.ndarray]:
+        """(phase blocks period² x n x D, fingerprint h x w) of tile ``t``."""
+        output, maps = forward_with_taps(self.extractor, source.tile(t), self.taps,
+                                         precision=self.config.precision)
+        halo, h, w = self.halo, t.y1 - t.y0, t.x1 - t.x0
+        blocks = blocks_from_maps(maps, self.taps, (halo, halo, h, w), self.config.period,
+                                  channel_index=self.channel_index, dtype=dtype)
+        fp = output[0, :, halo:halo + h, halo:halo + w].mean(0)
+        return blocks, fp.numpy()
 
     # -- scoring -------------------------------------------------------------------
     def _score_with(self, gaussian: GaussianModel, emb: torch.Tensor, origin: tuple[int, int]
@@ -150,20 +191,19 @@ class Detector:
                 for oy, ox in self._offsets()]
         return torch.stack(maps).mean(0) if len(maps) > 1 else maps[0]
 
-    def _score_tiles(self, gaussian: GaussianModel, tiles: list[tuple[Any, torch.Tensor]],
-                     out: np.ndarray) -> None:
-        # Blind Gaussians are indexed by the absolute phase, like the blind fit itself.
-        for t, emb in tiles:
-            out[t.y0:t.y1, t.x0:t.x1] = gaussian.score_map(emb.float(), self.config.period,
-                                                           (t.y0, t.x0)).numpy()
+    def _score_blocks(self, gaussian: GaussianModel, blocks: torch.Tensor, t: Tile,
+                      offsets: list[tuple[int, int]]) -> np.ndarray:
+        """h x w squared distances of tile ``t``'s phase blocks, averaged over ``offsets``."""
+        p = self.config.period
+        total = None
+        for oy, ox in offsets:
+            d2 = gaussian.score_blocks(blocks, phase_classes(p, (t.y0 - oy, t.x0 - ox)))
+            total = d2 if total is None else total.add_(d2)
+        if len(offsets) > 1:
+            total /= len(offsets)
+        return from_blocks(total, p, t.y1 - t.y0, t.x1 - t.x0).numpy()
 
-    def _fit_blind(self, tiles: list[tuple[Any, torch.Tensor]],
-                   exclude: np.ndarray | None) -> GaussianModel:
-        stats = StreamingGaussian(self.n_classes, tiles[0][1].shape[0])
-        for t, emb in tiles:
-            ex = (None if exclude is None
-                  else torch.from_numpy(exclude[t.y0:t.y1, t.x0:t.x1]))
-            stats.update_map(emb.float(), self.config.period, (t.y0, t.x0), ex)
+    def _fit_blind(self, stats: StreamingGaussian) -> GaussianModel:
         count = stats.count
         mean, cov = GaussianModel.covariance_from_sums(count.clamp_min(2), stats.sum,
                                                        stats.outer)
@@ -175,34 +215,119 @@ class Detector:
         return GaussianModel.from_covariance(mean, cov, count.clamp_min(2),
                                              self.config.shrinkage)
 
+    def _blind_stats(self, cache: list[tuple[Tile, torch.Tensor]],
+                     keep: dict[Tile, torch.Tensor]) -> StreamingGaussian:
+        stats = StreamingGaussian(self.n_classes, cache[0][1].shape[-1])
+        p = self.config.period
+        for t, blocks in cache:
+            stats.update_blocks(blocks, phase_classes(p, (t.y0, t.x0)), keep[t])
+        return stats
+
     def score_image(self, image: np.ndarray, mode: str | None = None) -> ScoreMaps:
         """Smoothed raw anomaly map and fingerprint of an H x W x 3 float image."""
         mode = mode or self.config.mode
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "reference" and self.gaussian is None:
+            raise ValueError("this detector has no reference fit: use mode='blind'")
+        prepare_cpu()
         h, w = image.shape[:2]
+        p = self.config.period
         raw = np.empty((h, w), np.float32)
         fingerprint = np.empty((h, w), np.float32)
-        if mode == "reference":
-            if self.gaussian is None:
-                raise ValueError("this detector has no reference fit: use mode='blind'")
-            for t, emb, fp in self.iter_embeddings(image):
-                raw[t.y0:t.y1, t.x0:t.x1] = self._score_with(self.gaussian, emb,
-                                                             (t.y0, t.x0)).numpy()
-                fingerprint[t.y0:t.y1, t.x0:t.x1] = fp.numpy()
-        elif mode == "blind":
-            tiles = []
-            for t, emb, fp in self.iter_embeddings(image):
-                tiles.append((t, emb.to(torch.float16)))
-                fingerprint[t.y0:t.y1, t.x0:t.x1] = fp.numpy()
-            g = self._fit_blind(tiles, None)
-            self._score_tiles(g, tiles, raw)
-            if self.config.blind_trim > 0:
-                sm = smooth(raw, self.config.smoothing_sigma)
-                exclude = sm > np.quantile(sm, 1 - self.config.blind_trim)
-                g = self._fit_blind(tiles, exclude)
-                self._score_tiles(g, tiles, raw)
+        source = TileSource(image, self.halo, extra=p - 1)
+        tiles = plan_tiles(h, w, self.config.tile, p)
+
+        def put(out: np.ndarray, t: Tile, values: np.ndarray) -> None:
+            y1, x1 = min(t.y1, h), min(t.x1, w)
+            out[t.y0:y1, t.x0:x1] = values[:y1 - t.y0, :x1 - t.x0]
+
+        with reuse_large_blocks():
+            if mode == "reference":
+                offsets = self._offsets()
+                for t in tiles:
+                    blocks, fp = self._embed_blocks(source, t)
+                    put(fingerprint, t, fp)
+                    put(raw, t, self._score_blocks(self.gaussian, blocks, t, offsets))
+                    del blocks
+            else:
+                self._score_blind(source, tiles, (h, w), raw, fingerprint, put)
+        smoothed = smooth(raw, self.config.smoothing_sigma)
+        if self.config.score_direction == "two-sided":
+            smoothed = two_sided_deviation(smoothed)
+        return ScoreMaps(smoothed, fingerprint)
+
+    def _embedding_dim(self) -> int:
+        """D, from one small forward pass, remembered per choice of taps and channels."""
+        key = (self.taps, None if self.channel_index is None
+               else tuple(self.channel_index.tolist()))
+        dims = self.__dict__.setdefault("_dims", {})
+        if key not in dims:
+            dims[key] = int(self.embed_tensor(torch.zeros(1, 3, 16, 16))[0].shape[1])
+        return dims[key]
+
+    def _score_blind(self, source: TileSource, tiles: list[Tile], size: tuple[int, int],
+                     raw: np.ndarray, fingerprint: np.ndarray, put) -> None:
+        """Blind mode: fit on the cached tiles, trim, refit, then score every tile."""
+        h, w = size
+        p, cfg = self.config.period, self.config
+        per_pixel = self._embedding_dim() * 2  # float16 cache
+        budget = blind_cache_bytes()
+        if sum((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles) * per_pixel <= budget:
+            fitted = list(tiles)
         else:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        return ScoreMaps(smooth(raw, self.config.smoothing_sigma), fingerprint)
+            biggest = max((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles)
+            fitted = pick_spread(tiles, max(1, int(budget // (biggest * per_pixel))))
+        whole = len(fitted) == len(tiles)
+
+        cache: list[tuple[Tile, torch.Tensor]] = []
+        keep: dict[Tile, torch.Tensor] = {}
+        for t in fitted:
+            blocks, fp = self._embed_blocks(source, t, torch.float16)
+            put(fingerprint, t, fp)
+            cache.append((t, blocks))
+            del blocks
+            inside = torch.zeros(t.y1 - t.y0, t.x1 - t.x0, dtype=torch.bool)
+            inside[:min(t.y1, h) - t.y0, :min(t.x1, w) - t.x0] = True
+            keep[t] = mask_to_blocks(inside, p)
+        # Blind Gaussians are indexed by the absolute phase, like the blind fit itself.
+        stats = self._blind_stats(cache, keep)
+        g = self._fit_blind(stats)
+        if cfg.blind_trim > 0:
+            first = {t: self._score_blocks(g, b, t, [(0, 0)]) for t, b in cache}
+            if whole:  # exactly the whole-image rule: smooth the map, one quantile
+                for t, d2 in first.items():
+                    put(raw, t, d2)
+                sm = smooth(raw, cfg.smoothing_sigma)
+                excluded = sm > np.quantile(sm, 1 - cfg.blind_trim)
+                del sm
+                crops = {t: excluded[t.y0:t.y1, t.x0:t.x1] for t in fitted}
+            else:  # a subset of tiles: smooth each on its own, one shared threshold
+                sms = {t: smooth(d2[:min(t.y1, h) - t.y0, :min(t.x1, w) - t.x0],
+                                 cfg.smoothing_sigma) for t, d2 in first.items()}
+                thr = np.quantile(np.concatenate([v.ravel() for v in sms.values()]),
+                                  1 - cfg.blind_trim)
+                crops = {t: v > thr for t, v in sms.items()}
+            del first
+            trimmed = StreamingGaussian(self.n_classes, cache[0][1].shape[-1])
+            for t, blocks in cache:
+                ex = torch.zeros(t.y1 - t.y0, t.x1 - t.x0, dtype=torch.bool)
+                c = crops[t]
+                ex[:c.shape[0], :c.shape[1]] = torch.from_numpy(np.ascontiguousarray(c))
+                ex = mask_to_blocks(ex, p) & keep[t]
+                if ex.any():
+                    trimmed.update_blocks(blocks, phase_classes(p, (t.y0, t.x0)), ex)
+            g = self._fit_blind(stats.subtract(trimmed))
+        for t, blocks in cache:
+            put(raw, t, self._score_blocks(g, blocks, t, [(0, 0)]))
+        cache.clear()
+        fitted_set = set(fitted)
+        for t in tiles:
+            if t not in fitted_set:
+                blocks, fp = self._embed_blocks(source, t)
+                put(fingerprint, t, fp)
+                put(raw, t, self._score_blocks(g, blocks, t, [(0, 0)]))
+                del blocks
 
     def image_statistic(self, raw: np.ndarray) -> float:
         return float(np.quantile(raw, self.config.image_quantile))
@@ -249,3 +374,26 @@ class Detector:
                 "extractor_config": config_to_dict(self.extractor.config),
                 "taps": list(self.taps), "mode": self.config.mode,
                 "precision": resolve_precision(self.config.precision)}
+
+
+def pick_spread(tiles: list[Tile], count: int) -> list[Tile]:
+    """``count`` tiles spread evenly over the image (all of them if ``count`` is enough).
+
+    A golden-ratio lattice over the tile grid: rows evenly spaced, columns by the
+    golden-ratio sequence, so that no row or column of the image is favoured.
+    """
+    if count >= len(tiles):
+        return list(tiles)
+    ys = sorted({t.y0 for t in tiles})
+    xs = sorted({t.x0 for t in tiles})
+    grid = {(t.y0, t.x0): t for t in tiles}
+    golden = (5 ** 0.5 - 1) / 2
+    chosen: list[Tile] = []
+    for i in range(count):
+        iy = min(len(ys) - 1, int((i + 0.5) / count * len(ys)))
+        ix = min(len(xs) - 1, int(((i * golden + 0.5) % 1.0) * len(xs)))
+        t = grid[(ys[iy], xs[ix])]
+        if t in chosen:  # rare collision: the next free tile in raster order
+            t = next(u for u in tiles if u not in chosen)
+        chosen.append(t)
+    return chosen

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from noisead.anomaly.gaussian import to_blocks
 from noisead.runtime import autocast
 
 
@@ -74,6 +75,46 @@ def concat_maps(maps: dict[str, Tensor], taps: Sequence[str], *,
             m = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
         parts.append(m)
     return torch.cat(parts, dim=1)
+
+
+def blocks_from_maps(maps: dict[str, Tensor], taps: Sequence[str],
+                     window: tuple[int, int, int, int], period: int, *,
+                     channel_index: Tensor | None = None,
+                     dtype: torch.dtype = torch.float32) -> Tensor:
+    """The embedding of ``window`` (y, x, h, w of batch item 0) as phase blocks.
+
+    Returns ``period² x (h·w/period²) x D`` in ``dtype``, the layout of
+    :func:`noisead.anomaly.gaussian.to_blocks`. When every tap has the same size (DnCNN)
+    the taps are written straight into the blocks — one copy, no full-size D-channel
+    concatenation; otherwise the maps are concatenated (and upsampled) first.
+    """
+    y, x, h, w = window
+    ordered = [maps[t] for t in taps]
+    if len({tuple(m.shape[-2:]) for m in ordered}) > 1:
+        full = concat_maps(maps, taps, channel_index=channel_index)
+        return to_blocks(full[0, :, y:y + h, x:x + w], period).to(dtype)
+    parts = []
+    offset = 0
+    for m in ordered:
+        c = m.shape[1]
+        m = m[0]
+        if channel_index is not None:
+            sel = channel_index[(channel_index >= offset) & (channel_index < offset + c)] - offset
+            offset += c
+            if sel.numel() == 0:
+                continue
+            m = m.index_select(0, sel.to(m.device))
+        parts.append(m[:, y:y + h, x:x + w])
+    d = sum(m.shape[0] for m in parts)
+    p = period
+    out = torch.empty(p, p, h // p, w // p, d, dtype=dtype)
+    offset = 0
+    for m in parts:
+        c = m.shape[0]
+        out[..., offset:offset + c].copy_(
+            m.reshape(c, h // p, p, w // p, p).permute(2, 4, 1, 3, 0))
+        offset += c
+    return out.view(p * p, -1, d)
 
 
 def embed(model: nn.Module, images: Tensor, taps: Sequence[str], *,

@@ -11,14 +11,41 @@ Sums (count, sum, sum of outer products) are accumulated in float64, so thousand
 fit in bounded memory and the result does not depend on the order of the updates.
 The covariance is shrunk towards a scaled identity (OAS by default, or a fixed amount) and
 then factorised once: scoring is a batched triangular matrix product.
+
+Speed: an embedding tile whose sides are multiples of the period is regrouped once into
+*phase blocks* (``period² x n x D``, :func:`to_blocks`): every position class is then one
+contiguous matrix, and the fit (``update_blocks``) and the scoring (``score_blocks``) are
+batched matrix products over all classes at once, in float32 on centred data, with the
+running sums kept in float64.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run small batched linear algebra (64 factorisations of 129 x 129) on one thread.
+
+    Multi-threaded LAPACK on matrices this small is all synchronisation: measured here,
+    a batched Cholesky took 13 ms on one thread and 0.1-8 s on two when another process
+    kept the cores busy (every barrier waits for a descheduled thread).
+    """
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def position_classes(height: int, width: int, period: int, origin: tuple[int, int] = (0, 0)
@@ -27,6 +54,41 @@ def position_classes(height: int, width: int, period: int, origin: tuple[int, in
     ys = (torch.arange(height) + origin[0]) % period
     xs = (torch.arange(width) + origin[1]) % period
     return ys[:, None] * period + xs[None, :]
+
+
+def phase_classes(period: int, origin: tuple[int, int] = (0, 0)) -> Tensor:
+    """Class of each of the ``period²`` local phases (row-major) of blocks at ``origin``."""
+    return position_classes(period, period, period, origin).reshape(-1)
+
+
+def to_blocks(embedding: Tensor, period: int) -> Tensor:
+    """D x H x W map (H, W multiples of ``period``) → ``period² x (H·W/period²) x D`` float32.
+
+    Row ``py * period + px`` holds the pixels of local phase (py, px), in raster order.
+    """
+    d, h, w = embedding.shape
+    out = torch.empty(period, period, h // period, w // period, d, dtype=torch.float32)
+    out.copy_(embedding.reshape(d, h // period, period, w // period, period)
+              .permute(2, 4, 1, 3, 0))
+    return out.view(period * period, -1, d)
+
+
+def mask_to_blocks(mask: Tensor, period: int) -> Tensor:
+    """H x W map → ``period² x n``, the pixel order of :func:`to_blocks`."""
+    h, w = mask.shape
+    return (mask.reshape(h // period, period, w // period, period).permute(1, 3, 0, 2)
+            .reshape(period * period, -1))
+
+
+def from_blocks(values: Tensor, period: int, height: int, width: int) -> Tensor:
+    """``period² x n`` per-pixel values → H x W (inverse of :func:`to_blocks`' order)."""
+    return (values.reshape(period, period, height // period, width // period)
+            .permute(2, 0, 3, 1).reshape(height, width))
+
+
+def _class_chunk(n: int, d: int, budget_bytes: int = 64 << 20) -> int:
+    """How many classes of n x d float32 to process at once to bound temporaries."""
+    return max(1, budget_bytes // max(1, n * d * 4))
 
 
 class StreamingGaussian:
@@ -72,6 +134,78 @@ class StreamingGaussian:
                 self.count[k] += x.shape[0]
                 self.sum[k] += x.sum(0)
                 self.outer[k] += x.T @ x
+
+    def update_blocks(self, blocks: Tensor, classes: Tensor, weights: Tensor | None = None
+                      ) -> None:
+        """Add phase blocks (``K x n x D``, any float dtype) whose row k is class ``classes[k]``.
+
+        ``weights`` (``K x n`` bool) keeps only the True pixels; when they are a minority
+        they are packed first, so the cost follows the pixels kept. Each class
+        is centred on its own block mean before the scatter matrix is taken in float32 (so
+        nothing cancels), and the result is folded into the float64 sums exactly:
+        ``sum x x^T = M + c r^T + r c^T + n c c^T`` with ``r = sum (x - c)``.
+        """
+        k_all, n, d = blocks.shape
+        if d != self.dim:
+            raise ValueError(f"blocks must be K x n x {self.dim}, got {tuple(blocks.shape)}")
+        if weights is not None:
+            kept = weights.sum(1)
+            most = int(kept.max())
+            if most == 0:
+                return
+            if most * 2 <= n:
+                # Sparse: pack each class's kept pixels first (the mask is smooth, so every
+                # class keeps about as many) and work on those columns only.
+                order = torch.argsort((~weights).to(torch.uint8), dim=1, stable=True)[:, :most]
+                blocks = torch.gather(blocks, 1, order[..., None].expand(-1, -1, d))
+                weights = torch.gather(weights, 1, order)
+                n = most
+        step = _class_chunk(n, d)
+        parts = [self._scatter(blocks[a:a + step],
+                               None if weights is None else weights[a:a + step])
+                 for a in range(0, k_all, step)]
+        cnt, total, outer = (torch.cat(z) for z in zip(*parts, strict=True))
+        if classes.numel() == self.n_classes and bool(
+                (classes.sort().values == torch.arange(self.n_classes)).all()):
+            inv = torch.argsort(classes)  # a permutation of all classes: plain adds
+            self.count += cnt[inv]
+            self.sum += total[inv]
+            self.outer += outer[inv]
+        else:
+            self.count.index_add_(0, classes, cnt)
+            self.sum.index_add_(0, classes, total)
+            self.outer.index_add_(0, classes, outer)
+
+    @staticmethod
+    def _scatter(blocks: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """float64 (count, sum, sum of x x^T) per row of ``blocks``, from centred float32."""
+        if weights is not None and bool(weights.all()):
+            weights = None
+        if weights is None:
+            cnt = torch.full((blocks.shape[0],), float(blocks.shape[1]), dtype=torch.float64)
+            c = blocks.mean(1, dtype=torch.float32)
+            xc = blocks - c[:, None, :]  # float32 whatever the cache's dtype: one pass
+        else:
+            x = blocks.float()
+            w = weights.to(torch.float32)
+            cnt = w.sum(1, dtype=torch.float64)
+            c = torch.bmm(w[:, None, :], x)[:, 0] / cnt.clamp_min(1).float()[:, None]
+            xc = (x - c[:, None, :]).mul_(w[..., None])
+        m = torch.bmm(xc.transpose(1, 2), xc).double()
+        r = xc.sum(1).double()  # ~0 by construction: float32 is exact enough
+        c64 = c.double()
+        outer = (m + c64[:, :, None] * r[:, None, :] + r[:, :, None] * c64[:, None, :]
+                 + cnt[:, None, None] * c64[:, :, None] * c64[:, None, :])
+        return cnt, cnt[:, None] * c64 + r, outer
+
+    def subtract(self, other: StreamingGaussian) -> StreamingGaussian:
+        """New sums without ``other``'s samples (which must be among these): a refit that
+        leaves out a minority of pixels costs only those pixels."""
+        out = StreamingGaussian(self.n_classes, self.dim)
+        out.count = self.count - other.count
+        out.sum = self.sum - other.sum
+        out.outer = self.outer - other.outer
+        return out
 
     def merge(self, other: StreamingGaussian) -> None:
         self.count += other.count
@@ -148,15 +282,17 @@ class GaussianModel:
         eye = torch.eye(d, dtype=cov.dtype)
         reg = (1 - rho)[:, None, None] * cov + (rho * mu)[:, None, None] * eye
         reg = reg + eps * (mu.mean() + 1e-12) * eye + 1e-12 * eye
-        chol = torch.linalg.cholesky(reg)
-        whitener = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
+        with single_thread():
+            chol = torch.linalg.cholesky(reg)
+            whitener = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
         return cls(mean.float(), whitener.float(), count.float(), rho.float())
 
     def covariance(self) -> Tensor:
         """The regularised covariance (for inspection and tests)."""
         w = self.whitener.double()
-        inv = torch.linalg.inv(w)
-        return (inv @ inv.transpose(-1, -2)).float()
+        with single_thread():
+            inv = torch.linalg.inv(w)
+            return (inv @ inv.transpose(-1, -2)).float()
 
     def squared_mahalanobis(self, features: Tensor, classes: Tensor) -> Tensor:
         """Squared distances of N x D ``features`` to the Gaussians of their ``classes``."""
@@ -191,6 +327,20 @@ class GaussianModel:
                 x = block.reshape(d, -1).T - self.mean[k]
                 z = x @ self.whitener[k].T
                 out[py::period, px::period] = (z * z).sum(1).reshape(block.shape[1:])
+        return out
+
+    def score_blocks(self, blocks: Tensor, classes: Tensor) -> Tensor:
+        """``K x n`` squared distances of phase blocks (``K x n x D``), row k of class
+        ``classes[k]``: one batched product ``(x - mean) W^T`` over all classes."""
+        k_all, n, d = blocks.shape
+        out = torch.empty(k_all, n, dtype=torch.float32)
+        mean = self.mean[classes]
+        wt = self.whitener[classes].transpose(1, 2)
+        step = _class_chunk(n, d)
+        for a in range(0, k_all, step):
+            x = blocks[a:a + step] - mean[a:a + step, None, :]  # float32, one pass
+            z = torch.bmm(x, wt[a:a + step])
+            out[a:a + step] = torch.linalg.vector_norm(z, dim=2).square_()
         return out
 
     def state_dict(self, prefix: str = "gaussian.") -> dict[str, Tensor]:

@@ -27,6 +27,22 @@ def smooth(score: np.ndarray, sigma: float) -> np.ndarray:
                                    mode="reflect", truncate=3.0)
 
 
+def two_sided_deviation(score: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Robust distance of the log score from the image's own median, in MAD units.
+
+    Why: a Mahalanobis distance is one-sided. A region whose traces are *weaker* than the
+    model's (a smoother, denoised or re-synthesized region, a flat splice) sits near the
+    Gaussian's centre and scores low, as measured on our benchmarks (the sign-agnostic AUC
+    was far above the plain one). Under the model, the local mean of the squared distance
+    stays near its typical level; a departure either way is suspicious. The median and MAD
+    are the image's own, so the majority of the image sets the norm.
+    """
+    log = np.log(np.maximum(score, 0) + eps)
+    med = np.median(log)
+    mad = np.median(np.abs(log - med)) + eps
+    return (np.abs(log - med) / mad).astype(np.float32)
+
+
 @dataclass
 class Calibration:
     """Empirical distribution of smoothed scores on pristine images (quantile table)."""
