@@ -202,10 +202,14 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_child(spec: dict[str, Any], timeout: int) -> dict[str, Any]:
+def run_child(spec: dict[str, Any], timeout: int, threads: int | None = None
+              ) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", json.dumps(spec)]
+    env = dict(os.environ)
+    if threads:
+        env["NOISEAD_THREADS"] = str(threads)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"cut: longer than {timeout} s"}
     if done.returncode != 0:
@@ -268,7 +272,7 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], bf16: list[dict[s
         "## Speed and memory (`benchmarks/speed.py`)", "",
         f"Command: `{command}`  ",
         f"Date: {info['date']}; CPU: {m['cpu']} ({m['cores']} logical CPUs; {flags}); "
-        f"torch {m['torch']}, {m['threads']} threads; Python {m['python']}.  ",
+        f"torch {m['torch']}, {info['threads']} threads; Python {m['python']}.  ",
         f"Detector: {info['detector']}.  ",
         f"Load average (1 min) before / after: {info['load_before']:.2f} / "
         f"{info['load_after']:.2f}. {info['note']}", "",
@@ -347,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detector", default=None, help="a detector file (default: see build)")
     ap.add_argument("--timeout", type=int, default=CHILD_TIMEOUT_S,
                     help="seconds per measurement before it is cut")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads in the measurements (default: torch's choice)")
     ap.add_argument("--note", default="", help="free text for the report (e.g. other load)")
     ap.add_argument("--out", type=Path, default=None, help="markdown file to update")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -364,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/speed.py " + " ".join(argv if argv is not None
                                                        else sys.argv[1:])
     info: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
+                            "threads": args.threads or machine()["threads"],
                             "load_before": os.getloadavg()[0], "note": args.note}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="noisead-bench-") as tmp:
@@ -387,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                     spec = {"detector": det_path, "image": str(img_path),
                             "mask": str(mask_path), "mode": mode, "precision": precision}
                     r = {"size": f"{size:g}", "mode": mode, "precision": precision,
-                         **run_child(spec, args.timeout)}
+                         **run_child(spec, args.timeout, args.threads)}
                     rows.append(r)
                     print(json.dumps(r), file=sys.stderr, flush=True)
         bf16 = [] if (args.quick or args.no_bf16_check) else bf16_check(det_path)

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 N_QUANTILES = 1025
+_CHUNK = 1 << 20  # pixels per np.interp call when calibrating a large map
 
 
 def smooth(score: np.ndarray, sigma: float) -> np.ndarray:
@@ -66,7 +67,15 @@ class Calibration:
         q = self.quantiles
         # Flat stretches of the table (ties) would make interp ill-defined: nudge them.
         q = q + np.arange(len(q)) * 1e-12 * max(1.0, abs(q[-1]))
-        return np.interp(score, q, probs).astype(np.float32)
+        score = np.asarray(score)
+        if score.size <= _CHUNK:
+            return np.interp(score, q, probs).astype(np.float32)
+        # By chunks: np.interp works in float64, a 24 MP map would need 200 MB at once.
+        flat = np.ascontiguousarray(score).reshape(-1)
+        out = np.empty(flat.shape, np.float32)
+        for a in range(0, flat.size, _CHUNK):
+            out[a:a + _CHUNK] = np.interp(flat[a:a + _CHUNK], q, probs)
+        return out.reshape(score.shape)
 
 
 def image_score(calibrated: np.ndarray, quantile: float = 0.999) -> float:
