@@ -33,6 +33,7 @@ from noisead.io import (
     save_png,
     to_uint8,
 )
+from noisead.prefetch import prefetch_images
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "default"
@@ -225,13 +226,17 @@ def analyze_paths(paths: Sequence[str | Path], out_dir: str | Path,
         detector = load_detector(detector)
     report = BatchReport()
     paths = [Path(p) for p in paths]
-    for path, stem in tqdm(list(zip(paths, _unique_stems(paths), strict=True)),
-                           desc="analysing", disable=not progress):
-        if skip_existing and (out / f"{stem}.json").is_file():
-            report.skipped.append(str(path))
-            continue
+    todo = [(p, s) for p, s in zip(paths, _unique_stems(paths), strict=True)
+            if not (skip_existing and (out / f"{s}.json").is_file())]
+    report.skipped = [str(p) for p in paths if p not in {t[0] for t in todo}]
+    stems = dict(todo)
+    # The next image is decoded in a background thread while this one is analysed.
+    for path, loaded in tqdm(prefetch_images([p for p, _ in todo], max_pixels),
+                             total=len(todo), desc="analysing", disable=not progress):
+        stem = stems[path]
         try:
-            loaded = load_image(path, max_pixels=max_pixels)
+            if isinstance(loaded, Exception):
+                raise loaded
             result = analyze(loaded, detector, mode=mode, threshold=threshold)
             write_outputs(result, loaded.pixels, out, stem)
         except (ImageLoadError, ImageTooSmallError, OSError, ValueError) as e:
