@@ -155,10 +155,23 @@ class Detector:
         return [(oy, ox) for oy in range(0, c.period, s) for ox in range(0, c.period, s)]
 
     # -- embeddings ----------------------------------------------------------------
+    @property
+    def precision(self) -> str:
+        """The precision the extractor runs in: ``config.precision`` resolved for this CPU.
+
+        ``"auto"`` gives bfloat16 only where it is native *and* this detector was validated
+        in it (``info["bf16_validated"]``, set by whoever checked that bfloat16 heatmaps
+        match float32 ones): measured on the shipped model, bfloat16 activations lose the
+        faint traces (pixel AUC 0.9999 → 0.51 on a synthetic splice, reference mode).
+        ``"bf16"`` forces it; ``NOISEAD_PRECISION`` overrides ``"auto"``.
+        """
+        return resolve_precision(self.config.precision,
+                                 bf16_ok=bool(self.info.get("bf16_validated", False)))
+
     def embed_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(embedding B x D x H x W, fingerprint B x 1 x H x W) from one forward pass."""
         output, maps = forward_with_taps(self.extractor, x, self.taps,
-                                         precision=self.config.precision)
+                                         precision=self.precision)
         emb = concat_maps(maps, self.taps, channel_index=self.channel_index)
         return emb, output.mean(1, keepdim=True)
 
@@ -176,7 +189,7 @@ class Detector:
                       ) -> tuple[torch.Tensor, np.ndarray]:
         """(phase blocks period² x n x D, fingerprint h x w) of tile ``t``."""
         output, maps = forward_with_taps(self.extractor, source.tile(t), self.taps,
-                                         precision=self.config.precision)
+                                         precision=self.precision)
         halo, h, w = self.halo, t.y1 - t.y0, t.x1 - t.x0
         blocks = blocks_from_maps(maps, self.taps, (halo, halo, h, w), self.config.period,
                                   channel_index=self.channel_index, dtype=dtype)
@@ -253,6 +266,7 @@ class Detector:
             else:
                 self._score_blind(source, tiles, (h, w), raw, fingerprint, put)
         smoothed = smooth(raw, self.config.smoothing_sigma)
+        del raw
         if self.config.score_direction == "two-sided":
             smoothed = two_sided_deviation(smoothed)
         return ScoreMaps(smoothed, fingerprint)
@@ -277,7 +291,8 @@ class Detector:
             fitted = list(tiles)
         else:
             biggest = max((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles)
-            fitted = pick_spread(tiles, max(1, int(budget // (biggest * per_pixel))))
+            # At least two tiles: each fitted tile is scored by the others' fit (below).
+            fitted = pick_spread(tiles, max(2, int(budget // (biggest * per_pixel))))
         whole = len(fitted) == len(tiles)
 
         cache: list[tuple[Tile, torch.Tensor]] = []
@@ -309,22 +324,47 @@ class Detector:
                                   1 - cfg.blind_trim)
                 crops = {t: v > thr for t, v in sms.items()}
             del first
-            trimmed = StreamingGaussian(self.n_classes, cache[0][1].shape[-1])
-            for t, blocks in cache:
+            trimmed: dict[Tile, torch.Tensor] = {}
+            for t in fitted:
                 ex = torch.zeros(t.y1 - t.y0, t.x1 - t.x0, dtype=torch.bool)
                 c = crops[t]
                 ex[:c.shape[0], :c.shape[1]] = torch.from_numpy(np.ascontiguousarray(c))
-                ex = mask_to_blocks(ex, p) & keep[t]
-                if ex.any():
-                    trimmed.update_blocks(blocks, phase_classes(p, (t.y0, t.x0)), ex)
-            g = self._fit_blind(stats.subtract(trimmed))
-        for t, blocks in cache:
-            put(raw, t, self._score_blocks(g, blocks, t, [(0, 0)]))
+                trimmed[t] = mask_to_blocks(ex, p) & keep[t]
+            if whole:  # refit without the trimmed pixels: only they are summed again
+                removed = StreamingGaussian(self.n_classes, stats.dim)
+                for t, blocks in cache:
+                    if trimmed[t].any():
+                        removed.update_blocks(blocks, phase_classes(p, (t.y0, t.x0)),
+                                              trimmed[t])
+                stats = stats.subtract(removed)
+            keep = {t: keep[t] & ~trimmed[t] for t in fitted}
+        if whole:
+            g = self._fit_blind(stats) if cfg.blind_trim > 0 else g
+            for t, blocks in cache:
+                put(raw, t, self._score_blocks(g, blocks, t, [(0, 0)]))
+        else:
+            # The fitted tiles' own pixels would score lower than the others' (in-sample),
+            # a tile-shaped bias that the two-sided score reads as an anomaly: each fitted
+            # tile is scored with the Gaussians of the *other* fitted tiles.
+            own = {}
+            for t, blocks in cache:
+                own[t] = StreamingGaussian(self.n_classes, stats.dim)
+                own[t].update_blocks(blocks, phase_classes(p, (t.y0, t.x0)), keep[t])
+            stats = StreamingGaussian(self.n_classes, stats.dim)
+            for st in own.values():
+                stats.merge(st)
+            g = self._fit_blind(stats)
+            for t, blocks in cache:
+                put(raw, t, self._score_blocks(self._fit_blind(stats.subtract(own[t])),
+                                               blocks, t, [(0, 0)]))
+            del own
         cache.clear()
         fitted_set = set(fitted)
         for t in tiles:
             if t not in fitted_set:
-                blocks, fp = self._embed_blocks(source, t)
+                # Rounded like the fitted tiles were: channels that are nearly constant
+                # are exactly constant in float16, and the fit has learnt them so.
+                blocks, fp = self._embed_blocks(source, t, torch.float16)
                 put(fingerprint, t, fp)
                 put(raw, t, self._score_blocks(g, blocks, t, [(0, 0)]))
                 del blocks
@@ -373,7 +413,7 @@ class Detector:
         return {"architecture": model_metadata(self.extractor)["architecture"],
                 "extractor_config": config_to_dict(self.extractor.config),
                 "taps": list(self.taps), "mode": self.config.mode,
-                "precision": resolve_precision(self.config.precision)}
+                "precision": self.precision}
 
 
 def pick_spread(tiles: list[Tile], count: int) -> list[Tile]:

@@ -38,10 +38,17 @@ def two_sided_deviation(score: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     stays near its typical level; a departure either way is suspicious. The median and MAD
     are the image's own, so the majority of the image sets the norm.
     """
-    log = np.log(np.maximum(score, 0) + eps)
-    med = np.median(log)
-    mad = np.median(np.abs(log - med)) + eps
-    return (np.abs(log - med) / mad).astype(np.float32)
+    # In place on one working copy (the same arithmetic): a 24 MP map is 96 MB a copy.
+    score = np.asarray(score)
+    x = np.maximum(score, 0, dtype=np.result_type(score.dtype, np.float32))
+    x += eps
+    np.log(x, out=x)
+    med = np.median(x)
+    x -= med
+    np.abs(x, out=x)
+    mad = np.median(x) + eps
+    x /= mad
+    return x.astype(np.float32, copy=False)
 
 
 @dataclass
