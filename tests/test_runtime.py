@@ -273,13 +273,13 @@ def test_reference_scoring_equals_the_plain_algorithm(tiny_detector, rng):
 
 
 def test_blind_mode_over_budget_fits_a_spread_subset(tiny_detector, rng, monkeypatch):
-    monkeypatch.setenv("NOISEAD_BLIND_CACHE_MB", "0.05")  # ~ one 40 x 40 tile of D=33
+    monkeypatch.setenv("NOISEAD_BLIND_CACHE_MB", "0.2")  # 2 of the 12 tiles (40 x 40, D=33)
     image = rng.random((120, 130, 3)).astype(np.float32)
     maps = tiny_detector.score_image(image, "blind")
     assert maps.raw.shape == image.shape[:2] and np.isfinite(maps.raw).all()
     whole = _plain_blind(tiny_detector, image)
-    # Not equal (another fit), but the same kind of map.
-    assert np.corrcoef(maps.raw.ravel(), whole.ravel())[0, 1] > 0.5
+    # Not equal (another fit), but the same map: 0.96 when written.
+    assert np.corrcoef(maps.raw.ravel(), whole.ravel())[0, 1] > 0.8
 
 
 def test_bf16_scoring_is_close_to_fp32(tiny_detector, rng):
