@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -146,7 +147,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     det = load_detector(spec["detector"])
     det.config.precision = spec["precision"]
     cpu = prepare_cpu()
-    peak = matmul_peak(spec["precision"])
+    peak = matmul_peak(spec["precision"])  # again at the end: the better of the two
     det.score_image(np.full((96, 96, 3), 0.5, np.float32), spec["mode"])  # warm-up (oneDNN)
 
     ext = {"seconds": 0.0, "flops": 0.0, "t": 0.0}
@@ -182,6 +183,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         t_write, _ = _timed(lambda: write_outputs(result, loaded.pixels, out, "bench"))
     for hk in hooks:
         hk.remove()
+    peak = max(peak, matmul_peak(spec["precision"]))
     h, w = result.heatmap.shape
     per_pixel = sum(2.0 * m.in_channels // m.groups * m.out_channels
                     * m.kernel_size[0] * m.kernel_size[1]
@@ -278,12 +280,14 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], bf16: list[dict[s
         f"Detector: {info['detector']}.  ",
         f"Load average (1 min) before / after: {info['load_before']:.2f} / "
         f"{info['load_after']:.2f}. {info['note']}", "",
-        "Seconds per megapixel, end to end = decode (JPEG q95) + `analyze()` + "
-        "`write_outputs()`. *extractor* is the network's forward passes alone (halos "
+        "Seconds per megapixel (every stage column too), end to end = decode (JPEG q95) + "
+        "`analyze()` + `write_outputs()`. *extractor* is the network's forward passes alone (halos "
         "included); *gaussians* is the rest of `score_image` (embedding blocks, "
         "Mahalanobis, blind fits, stitching, smoothing); *calibrate* is the rest of "
         "`analyze()`. GFLOP/s counts the extractor's convolutions exactly; *% peak* "
-        "compares it with a 2048² `torch.matmul` measured in the same process; *halo* is "
+        "compares it with a 2048² `torch.matmul` measured in the same process before and "
+        "after (the better of the two; on a shared machine the load can change between "
+        "them, hence values above 100%); *halo* is "
         "the extractor work done per unit of work on the image's own pixels. "
         "Peak RSS is the subprocess's `VmHWM` (Python, torch and the model included), "
         "after decode + `analyze()` and after `write_outputs()`.", "",
@@ -318,11 +322,13 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], bf16: list[dict[s
             out.append(f"| {b['mode']} | {b['auc_fp32']:.4f} | {b['auc_bf16']:.4f} | "
                        f"{abs(b['auc_fp32'] - b['auc_bf16']):.4f} | {b['max_abs_diff']:.4f} | "
                        f"{b['mean_abs_diff']:.5f} |")
+    out += ["", "`precision=\"auto\"` runs a detector's extractor in bfloat16 only where "
+            "the CPU does it natively (AMX / AVX-512 BF16) *and* the detector is marked "
+            "`bf16_validated`: the check above is what such a validation looks at."]
     if not m["bf16_native"]:
-        out += ["", "No bfloat16 timings: this CPU has no AMX / AVX-512 BF16, where "
-                "bfloat16 is emulated and 10-20x slower than float32 "
-                "(`precision=\"auto\"` therefore uses float32 here; on AMX CPUs it uses "
-                "bfloat16, and this script then measures it too)."]
+        out += ["No bfloat16 timings: this CPU has no AMX / AVX-512 BF16; there bfloat16 "
+                "is emulated, 10-20x slower than float32 (where it is native, the script "
+                "times it too)."]
     return "\n".join(out) + "\n"
 
 
@@ -370,8 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     modes = ["blind"] if args.quick else [m for m in args.modes.split(",") if m]
     precisions = (args.precisions.split(",") if args.precisions
                   else ["fp32"] + (["bf16"] if bf16_native() else []))
-    command = "python benchmarks/speed.py " + " ".join(argv if argv is not None
-                                                       else sys.argv[1:])
+    command = shlex.join(["python", "benchmarks/speed.py",
+                          *(argv if argv is not None else sys.argv[1:])])
     info: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
                             "threads": args.threads or machine()["threads"],
                             "load_before": os.getloadavg()[0], "note": args.note}

@@ -77,6 +77,28 @@ def test_explicit_precision_and_override(monkeypatch):
         runtime.resolve_precision("fp16")
 
 
+def test_detectors_use_bf16_only_when_validated(monkeypatch):
+    """bfloat16 loses the faint traces a detector scores (the shipped model's AUC fell
+    from 0.9999 to 0.51): "auto" keeps float32 for a detector not validated in it."""
+    monkeypatch.delenv("NOISEAD_PRECISION", raising=False)
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    det = Detector(create_model("dncnn-tiny"), DetectorConfig(patch_size=32, crop_size=64))
+    assert runtime.resolve_precision("auto") == "bf16"  # training still takes it
+    assert det.precision == "fp32"
+    det.info["bf16_validated"] = True
+    assert det.precision == "bf16"
+    det.info["bf16_validated"] = False
+    monkeypatch.setenv("NOISEAD_PRECISION", "bf16")
+    assert det.precision == "bf16"
+    det.config.precision = "fp32"
+    assert det.precision == "fp32"
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.delenv("NOISEAD_PRECISION")
+    det.info["bf16_validated"] = True
+    det.config.precision = "auto"
+    assert det.precision == "fp32"  # not native: never
+
+
 def test_bf16_autocast_runs_and_stays_close_to_fp32():
     torch.manual_seed(0)
     model = create_model("dncnn-tiny").eval()
