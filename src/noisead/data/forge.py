@@ -53,8 +53,6 @@ rotating would move the CFA phase and the JPEG grid away from (0, 0).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
@@ -65,6 +63,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 from tqdm import tqdm
+
+from noisead.io import atomic_write_bytes
 
 __all__ = [
     "GENERATIVE_METHODS",
@@ -499,20 +499,7 @@ def _write_png(path: Path, arr_u8: np.ndarray) -> None:
     mode = "L" if arr_u8.ndim == 2 else "RGB"
     buf = BytesIO()
     Image.fromarray(arr_u8, mode).save(buf, "PNG")
-    _write_bytes(path, buf.getvalue())
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -704,7 +691,7 @@ def make_benchmark(
             "n_images": len(recs),
             "images": recs,
         }
-        _write_bytes(
+        atomic_write_bytes(
             out_dir / f"{kind}-{variant}" / "manifest.json",
             (json.dumps(manifest, indent=1) + "\n").encode(),
         )

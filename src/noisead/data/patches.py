@@ -47,7 +47,8 @@ class PatchBatch:
     operation: Operation
 
 
-def load_camera_arrays(cameras: dict[str, list[Path]], *, progress: bool = True) -> dict[str, list[np.ndarray]]:
+def load_camera_arrays(cameras: dict[str, list[Path]], *, progress: bool = True
+                       ) -> dict[str, list[np.ndarray]]:
     """Decode every image once to uint8 (4x less memory than float) for fast sampling."""
     from noisead.io import load_image, to_uint8
 

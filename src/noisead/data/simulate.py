@@ -37,8 +37,6 @@ byte-identical files whatever the number of worker processes.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -52,6 +50,8 @@ import cv2
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
+
+from noisead.io import atomic_write_bytes
 
 __all__ = [
     "CFA_PATTERNS",
@@ -640,19 +640,6 @@ def _draw_models(n_models: int, seed: int) -> list[CameraModelSpec]:
 # --------------------------------------------------------------------------------------
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _png_bytes(img_u8: np.ndarray) -> bytes:
     buf = BytesIO()
     Image.fromarray(img_u8, "RGB").save(buf, "PNG")
@@ -701,7 +688,7 @@ def _render_model(
             data = _png_bytes(_quantize_u8(img))
         else:
             fname = f"{stem}.jpg"  # the camera's own bytes, never re-encoded
-        _atomic_write_bytes(model_dir / fname, data)
+        atomic_write_bytes(model_dir / fname, data)
         written.append(fname)
     return written
 
@@ -780,7 +767,7 @@ def simulate_cameras(
             "n_images": len(results[i]),
             "files": results[i],
         }
-        _atomic_write_bytes(out_dir / spec.name / "model_card.json", _json_bytes(card))
+        atomic_write_bytes(out_dir / spec.name / "model_card.json", _json_bytes(card))
         cards.append(card)
     index = {
         "generator": "noisead.data.simulate.simulate_cameras",
@@ -791,5 +778,5 @@ def simulate_cameras(
         "scenes": [p.name for p in scene_paths],
         "models": cards,
     }
-    _atomic_write_bytes(out_dir / "models.json", _json_bytes(index))
+    atomic_write_bytes(out_dir / "models.json", _json_bytes(index))
     return models

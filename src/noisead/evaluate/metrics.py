@@ -332,6 +332,21 @@ def boundary_ignore_mask(mask: np.ndarray, erode_px: int = 15, dilate_px: int = 
     return (m & ~eroded) | (~m & dilated)
 
 
+#: The keys of :func:`localization_metrics`, in table order.
+METRIC_KEYS: tuple[str, ...] = (
+    "auc",
+    "mcc_best",
+    "f1_best",
+    "threshold_best",
+    "mcc_fixed",
+    "f1_fixed",
+    "iou_fixed",
+    "auc_sign_agnostic",
+    "mcc_best_sign_agnostic",
+    "f1_best_sign_agnostic",
+)
+
+
 def localization_metrics(
     heatmap: np.ndarray,
     mask: np.ndarray,
@@ -355,18 +370,7 @@ def localization_metrics(
         banded = boundary_ignore_mask(mask, erode_px=erode_px, dilate_px=dilate_px)
         ignore = banded if ignore is None else banded | _as_mask(ignore, "ignore")
     scores, labels, dtype = _flatten(heatmap, mask, ignore)
-    keys = (
-        "auc",
-        "mcc_best",
-        "f1_best",
-        "threshold_best",
-        "mcc_fixed",
-        "f1_fixed",
-        "iou_fixed",
-        "auc_sign_agnostic",
-        "mcc_best_sign_agnostic",
-        "f1_best_sign_agnostic",
-    )
+    keys = METRIC_KEYS
     if not _both_classes(labels):
         return dict.fromkeys(keys, _NAN)
 

@@ -54,6 +54,7 @@ from noisead.data.augment import postprocess_image
 from noisead.data.datasets import ForgeryDataset, Sample, open_dataset
 from noisead.evaluate.baselines import BASELINES, luma
 from noisead.evaluate.metrics import (
+    METRIC_KEYS,
     aggregate,
     boundary_ignore_mask,
     detection_auc,
@@ -92,19 +93,6 @@ NOISEAD_METHODS: dict[str, str | None] = {
     "noisead-reference": "reference",
 }
 
-#: Per-image localization metrics (the keys of ``localization_metrics``), in table order.
-METRIC_KEYS: tuple[str, ...] = (
-    "auc",
-    "mcc_best",
-    "f1_best",
-    "threshold_best",
-    "mcc_fixed",
-    "f1_fixed",
-    "iou_fixed",
-    "auc_sign_agnostic",
-    "mcc_best_sign_agnostic",
-    "f1_best_sign_agnostic",
-)
 
 ROWS_FILE = "rows.jsonl"
 _ROWS_VERSION = 1
