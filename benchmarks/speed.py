@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-BEGIN, END = "<!-- speed:begin -->", "<!-- speed:end -->"
+from noisead.evaluate.report import replace_doc_section
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DENOISER = REPO.parent / "shared" / "weights" / "dncnn_gray_awgn25.safetensors"
 CHILD_TIMEOUT_S = 600
@@ -332,21 +333,6 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], bf16: list[dict[s
     return "\n".join(out) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers in ``path`` (create file/markers if absent)."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section}{END}"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1,4,12,24", help="megapixels, comma-separated")
@@ -411,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     section = markdown(info, rows, bf16, command)
     print(section)
     if args.out:
-        write_section(args.out, section)
+        replace_doc_section(args.out, "speed", section)
     return 0
 
 

@@ -9,26 +9,12 @@ markdown of all sets is printed and, with ``--doc``, written between the markers
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import sys
 from pathlib import Path
 
+from noisead.evaluate.report import replace_doc_section
 from noisead.evaluate.run import EvalConfig, evaluate, format_markdown
-
-
-def replace_section(doc: Path, name: str, body: str) -> None:
-    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    text = doc.read_text() if doc.is_file() else "# Benchmarks\n"
-    block = f"{begin}\n{body.strip()}\n{end}"
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text,
-                      flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    from noisead.io import atomic_write_bytes
-
-    atomic_write_bytes(doc, text.encode())
 
 
 def main() -> None:
@@ -65,7 +51,7 @@ def main() -> None:
     body = f"Command: `{command}`\n\n" + "\n\n".join(sections)
     print(body)
     if args.doc:
-        replace_section(args.doc, "eval", body)
+        replace_doc_section(args.doc, "eval", body)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,13 @@ class Analysis:
                 "mode": self.mode, "model": self.model, "width": w, "height": h,
                 "seconds": round(self.seconds, 3), "notes": self.notes,
                 "heatmap_max": round(float(self.heatmap.max()), 6),
-                "raw_quantiles": {q: float(np.quantile(self.raw, q / 100))
-                                  for q in (50, 90, 99, 100)}}
+                "raw_quantiles": self._raw_quantiles()}
+
+    def _raw_quantiles(self) -> dict[int, float]:
+        """Median, 90th, 99th percentile and maximum of the raw map (one partition pass)."""
+        levels = (50, 90, 99, 100)
+        values = np.quantile(self.raw, [q / 100 for q in levels])
+        return {q: float(v) for q, v in zip(levels, values, strict=True)}
 
 
 def list_models() -> list[str]:
@@ -135,11 +140,27 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
 # -- rendering ----------------------------------------------------------------------------
 
 def colorize(heatmap: np.ndarray, cmap: str = "inferno") -> np.ndarray:
-    """[0, 1] map → uint8 RGB with a matplotlib colour map."""
+    """[0, 1] map → uint8 RGB with a matplotlib colour map.
+
+    Goes through a 256-entry uint8 lookup table (the PNG has 8 bits per channel anyway), so
+    a 24-megapixel heatmap costs 72 MB of output and no float64 RGBA copy (~770 MB).
+    """
     from matplotlib import colormaps
 
-    rgba = colormaps[cmap](np.clip(heatmap, 0.0, 1.0))
-    return to_uint8(rgba[..., :3].astype(np.float32))
+    lut = to_uint8(colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3].astype(np.float32))
+    return lut[_lut_index(heatmap)]
+
+
+def _lut_index(values: np.ndarray) -> np.ndarray:
+    """[0, 1] floats → uint8 indices 0..255 (rounded; NaN → 0), without float64 copies."""
+    idx = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0) * np.float32(255.0)
+    np.clip(idx, 0, 255, out=idx)
+    np.rint(idx, out=idx)
+    return idx.astype(np.uint8)
+
+
+#: Rows blended at a time by :func:`overlay`, so its float temporaries stay small.
+_OVERLAY_ROWS = 256
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, mask: np.ndarray | None = None,
@@ -148,23 +169,32 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, mask: np.ndarray | None = No
 
     Only the upper half of the calibrated scale is tinted (a pristine pixel is at 0.5 on
     average), so typical pixels keep their look and the suspicious ones stand out.
+    Computed in bands of rows: the float work space stays a few MB whatever the image size.
     """
-    gray = image.mean(axis=2, keepdims=True).repeat(3, axis=2)
-    heat = colorize(heatmap).astype(np.float32) / 255.0
-    weight = alpha * np.clip(2.0 * heatmap - 1.0, 0, 1)[..., None]
-    out = (1 - weight) * gray + weight * heat
+    h, w = heatmap.shape
+    out = np.empty((h, w, 3), np.uint8)
+    for r0 in range(0, h, _OVERLAY_ROWS):
+        rows = slice(r0, min(r0 + _OVERLAY_ROWS, h))
+        hm = np.asarray(heatmap[rows], dtype=np.float32)
+        gray = np.asarray(image[rows], dtype=np.float32).mean(axis=2, keepdims=True)
+        heat = colorize(hm).astype(np.float32) / np.float32(255.0)
+        weight = np.float32(alpha) * np.clip(2.0 * hm - 1.0, 0, 1)[..., None]
+        out[rows] = to_uint8((1 - weight) * gray + weight * heat)
     if mask is not None and mask.any():
         from scipy import ndimage
 
         edge = mask & ~ndimage.binary_erosion(mask, iterations=2)
-        out[edge] = (0.0, 1.0, 1.0)
-    return to_uint8(out)
+        out[edge] = (0, 255, 255)
+    return out
 
 
 def fingerprint_view(fingerprint: np.ndarray) -> np.ndarray:
     """Fingerprint scaled to [0, 1] by robust percentiles, for display."""
     lo, hi = np.percentile(fingerprint, [1, 99])
-    return np.clip((fingerprint - lo) / max(hi - lo, 1e-12), 0, 1).astype(np.float32)
+    view = np.array(fingerprint, dtype=np.float32)  # one copy; the rest is in place
+    view -= np.float32(lo)
+    view /= np.float32(max(hi - lo, 1e-12))
+    return np.clip(view, 0, 1, out=view)
 
 
 def write_outputs(analysis: Analysis, image: np.ndarray, out_dir: str | Path, stem: str

@@ -695,8 +695,26 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
         return a.astype(np.uint8) * np.uint8(255)
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"to_uint8 expects a float image in [0, 1], got dtype {a.dtype}")
-    scaled = np.nan_to_num(a.astype(np.float32) * np.float32(255.0), nan=0.0)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    if a.ndim == 0:
+        return _float_band_to_uint8(a[None])[0]
+    out = np.empty(a.shape, np.uint8)
+    # converted in bands of rows, so a 24-megapixel RGB image needs ~16 MB of float work
+    # space instead of several full-size float copies
+    rows = max(1, _UINT8_BAND_ELEMENTS // max(1, a[0].size))
+    for r0 in range(0, a.shape[0], rows):
+        out[r0:r0 + rows] = _float_band_to_uint8(a[r0:r0 + rows])
+    return out
+
+
+_UINT8_BAND_ELEMENTS = 1 << 22
+
+
+def _float_band_to_uint8(band: np.ndarray) -> np.ndarray:
+    scaled = np.multiply(band, np.float32(255.0), dtype=np.float32)
+    np.nan_to_num(scaled, copy=False, nan=0.0)
+    np.clip(scaled, 0, 255, out=scaled)
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- writing

@@ -3,7 +3,12 @@ import math
 import numpy as np
 import torch
 
-from noisead.train.loss import dbl_loss, pairwise_squared_distances, positive_pair_mask
+from noisead.train.loss import (
+    dbl_loss,
+    pairwise_squared_distances,
+    positive_pair_mask,
+    standardize_patches,
+)
 
 
 def _reference_loss(f: np.ndarray, pos: np.ndarray) -> float:
@@ -96,3 +101,30 @@ def test_batch_normalisation_makes_the_loss_scale_invariant():
     t = 0.1 * (d.sum() / 90).item()
     assert math.isclose(a.item(), dbl_loss(f, pos, normalize="sum", temperature=t).item(),
                         rel_tol=1e-4)
+
+
+def test_standardized_patches_have_zero_mean_unit_rms_and_ignore_gain():
+    torch.manual_seed(0)
+    x = torch.randn(6, 1, 8, 8) * 3 + 1
+    z = standardize_patches(x)
+    flat = z.reshape(6, -1)
+    assert torch.allclose(flat.mean(1), torch.zeros(6), atol=1e-5)
+    assert torch.allclose(flat.pow(2).mean(1), torch.ones(6), atol=1e-4)
+    # a per-patch gain and offset (the content's contrast) changes nothing
+    gain = torch.tensor([0.01, 1, 5, 0.3, 2, 100.0]).reshape(6, 1, 1, 1)
+    assert torch.allclose(standardize_patches(x * gain + 7), z, atol=1e-4)
+
+
+def test_standardizing_removes_the_energy_shortcut():
+    # two cameras' patterns; patches of camera A are dim, of camera B bright. Raw distances
+    # group by energy only if the patterns are ignored; standardized, the pattern decides.
+    torch.manual_seed(1)
+    pat_a, pat_b = torch.randn(16), torch.randn(16)
+    gains = torch.tensor([0.05, 3.0, 0.05, 3.0])
+    feats = torch.stack([pat_a * gains[0], pat_b * gains[1], pat_a * gains[3],
+                         pat_b * gains[2]]) + 0.01 * torch.randn(4, 16)
+    groups, images = torch.tensor([0, 1, 0, 1]), torch.arange(4)
+    pos = positive_pair_mask(groups, images)
+    raw = dbl_loss(feats, pos)
+    std = dbl_loss(standardize_patches(feats), pos)
+    assert std < 0.05 < raw

@@ -24,6 +24,7 @@ from noisead.io import atomic_write_bytes
 
 __all__ = [
     "FULL_COLUMNS",
+    "replace_doc_section",
     "decode_samples",
     "encode_samples",
     "format_markdown",
@@ -324,3 +325,22 @@ def plot_examples(path: str | Path, examples: Sequence[Mapping[str, Any]],
         ax.axis("off")
         ax.text(0.5, 0.5, "no forged image to show", ha="center", va="center")
     _save_figure(fig, path)
+
+
+def replace_doc_section(doc: str | Path, name: str, body: str) -> None:
+    """Put ``body`` between ``<!-- name:begin -->`` and ``<!-- name:end -->`` in ``doc``.
+
+    Benchmark scripts own one marked section each of docs/BENCHMARKS.md, so rerunning one
+    refreshes its figures without touching the hand-written text or the other sections.
+    The markers (and the file) are created when absent; the file is replaced atomically.
+    """
+    doc = Path(doc)
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = doc.read_text() if doc.is_file() else "# Benchmarks\n"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    if begin in text and end in text and text.index(begin) < text.index(end):
+        a, b = text.index(begin), text.index(end) + len(end)
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    atomic_write_bytes(doc, text.encode())

@@ -33,7 +33,12 @@ from noisead.models.registry import (
     save_tensors_with_sidecar,
 )
 from noisead.runtime import autocast, resolve_precision
-from noisead.train.loss import dbl_loss, pairwise_squared_distances, positive_pair_mask
+from noisead.train.loss import (
+    dbl_loss,
+    pairwise_squared_distances,
+    positive_pair_mask,
+    standardize_patches,
+)
 
 
 @dataclass
@@ -46,6 +51,9 @@ class TrainConfig:
     lr: float = 1e-4
     weight_decay: float = 0.0
     temperature: float = 0.1
+    # "patch": standardize each patch's fingerprint before the loss (see
+    # standardize_patches); "none": the paper's raw distances
+    fingerprint_norm: str = "none"
     batch: BatchSpec = field(default_factory=BatchSpec)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     val_fraction: float = 0.2
@@ -102,8 +110,18 @@ def build_initial_model(config: TrainConfig) -> torch.nn.Module:
     return model
 
 
+def loss_features(fingerprints: torch.Tensor, fingerprint_norm: str) -> torch.Tensor:
+    """The fingerprints as the loss sees them (float32, standardized if asked)."""
+    if fingerprint_norm == "patch":
+        return standardize_patches(fingerprints)
+    if fingerprint_norm != "none":
+        raise ValueError(f"fingerprint_norm must be 'none' or 'patch', got {fingerprint_norm!r}")
+    return fingerprints.float()
+
+
 def pair_verification_auc(model: torch.nn.Module, batches: list[PatchBatch],
-                          precision: str = "fp32") -> tuple[float, float]:
+                          precision: str = "fp32", fingerprint_norm: str = "none"
+                          ) -> tuple[float, float]:
     """(AUC, mean loss) of fingerprint distance as a same-model/same-position detector.
 
     Positives: same model, same position, different image. Negatives: different models
@@ -113,7 +131,8 @@ def pair_verification_auc(model: torch.nn.Module, batches: list[PatchBatch],
     scores, labels, losses = [], [], []
     with torch.no_grad(), autocast(precision):
         for b in batches:
-            fp = model(b.patches.contiguous(memory_format=torch.channels_last)).float()
+            fp = loss_features(model(b.patches.contiguous(memory_format=torch.channels_last)),
+                               fingerprint_norm)
             pos = positive_pair_mask(b.groups, b.image_ids)
             losses.append(dbl_loss(fp, pos).item())
             d = pairwise_squared_distances(fp)
@@ -221,7 +240,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         batch = sampler.sample()
         with autocast(precision):
             fp = model(batch.patches.contiguous(memory_format=torch.channels_last))
-        loss = dbl_loss(fp.float(), positive_pair_mask(batch.groups, batch.image_ids),
+        loss = dbl_loss(loss_features(fp, config.fingerprint_norm),
+                        positive_pair_mask(batch.groups, batch.image_ids),
                         temperature=config.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -231,7 +251,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         done = step + 1 == config.steps
         out_of_time = config.time_limit_s is not None and record["seconds"] > config.time_limit_s
         if val_batches and ((step + 1) % config.val_every == 0 or done or out_of_time):
-            auc, vloss = pair_verification_auc(model, val_batches, precision)
+            auc, vloss = pair_verification_auc(model, val_batches, precision,
+                                               config.fingerprint_norm)
             record.update(val_auc=auc, val_loss=vloss)
             best = max((h["val_auc"] for h in history if "val_auc" in h), default=-1.0)
             if auc > best:  # model selection on validation: keep the best weights

@@ -54,6 +54,21 @@ def pairwise_squared_distances(features: Tensor, normalize: Normalize = "mean") 
     return d
 
 
+def standardize_patches(features: Tensor, eps: float = 1e-12) -> Tensor:
+    """Per patch, remove the mean and scale to unit RMS (a patch-wise z-score).
+
+    Why: a fingerprint's energy follows the content (flat or saturated patches give almost
+    none), so with raw distances all low-energy patches sit close together whatever their
+    camera, and early in training the loss is ruled by content rather than by the traces.
+    Standardized, two patches are close only when their noise *patterns* agree (the JPEG
+    grid, the colour-filter phase), which is what the camera model determines.
+    """
+    flat = features.reshape(features.shape[0], -1).float()
+    flat = flat - flat.mean(dim=1, keepdim=True)
+    rms = flat.pow(2).mean(dim=1, keepdim=True).add(eps).sqrt()
+    return (flat / rms).reshape(features.shape)
+
+
 def positive_pair_mask(groups: Tensor, image_ids: Tensor) -> Tensor:
     """``mask[i, j]`` is True when i and j are a positive pair.
 

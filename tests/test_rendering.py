@@ -1,0 +1,44 @@
+"""The rendered outputs: colour map, overlay, fingerprint view."""
+
+import numpy as np
+from matplotlib import colormaps
+
+from noisead import infer
+
+
+def test_colorize_matches_matplotlib_within_one_level():
+    rng = np.random.default_rng(0)
+    heat = rng.random((40, 50)).astype(np.float32)
+    heat[0, :3] = (0.0, 1.0, np.nan)
+    got = infer.colorize(heat)
+    assert got.dtype == np.uint8 and got.shape == (40, 50, 3)
+    want = np.rint(colormaps["inferno"](np.nan_to_num(heat))[..., :3] * 255)
+    # one LUT level apart at most: the inferno map moves < 6 units of 255 per level
+    assert np.abs(got.astype(int) - want).max() <= 6
+    assert (got[0, 0] == np.rint(np.array(colormaps["inferno"](0.0)[:3]) * 255)).all()
+    assert (got[0, 1] == np.rint(np.array(colormaps["inferno"](1.0)[:3]) * 255)).all()
+
+
+def test_overlay_in_bands_equals_the_whole_image_formula(monkeypatch):
+    monkeypatch.setattr(infer, "_OVERLAY_ROWS", 7)  # many bands, the last one partial
+    rng = np.random.default_rng(1)
+    image = rng.random((30, 20, 3)).astype(np.float32)
+    heat = rng.random((30, 20)).astype(np.float32)
+    mask = np.zeros((30, 20), bool)
+    mask[10:25, 5:15] = True
+    got = infer.overlay(image, heat, mask, alpha=0.5)
+
+    gray = image.mean(axis=2, keepdims=True)
+    colour = infer.colorize(heat).astype(np.float32) / 255
+    weight = 0.5 * np.clip(2 * heat - 1, 0, 1)[..., None]
+    want = np.rint(np.clip((1 - weight) * gray + weight * colour, 0, 1) * 255).astype(np.uint8)
+    inside = mask.copy()
+    inside[10:25, 5:15] = False
+    inside[12:23, 7:13] = True  # the interior (outline is 2 px wide)
+    untouched = ~mask | inside
+    assert np.abs(got[untouched].astype(int) - want[untouched]).max() <= 1
+    outline = mask & ~inside
+    assert (got[outline] == (0, 255, 255)).all()
+    # pixels below the middle of the scale keep the gray image exactly
+    low = (heat <= 0.5) & untouched
+    assert np.abs(got[low].astype(int) - np.rint(gray[low] * 255).astype(int)).max() <= 1
