@@ -64,7 +64,7 @@ def run(simcams: Path, cameras: list[str], detector: str | None, per_pair: int, 
     rng = np.random.default_rng(seed)
     rows = []
     pairs = list(itertools.permutations(cameras, 2))
-    for (target_cam, donor_cam), k in tqdm(list(itertools.product(pairs, range(per_pair))),
+    for (target_cam, donor_cam), _ in tqdm(list(itertools.product(pairs, range(per_pair))),
                                            desc="scene splices"):
         targets, donors = scene_images(simcams, target_cam), scene_images(simcams, donor_cam)
         ti = int(rng.integers(len(targets)))

@@ -54,6 +54,9 @@ class TrainConfig:
     # "patch": standardize each patch's fingerprint before the loss (see
     # standardize_patches); "none": the paper's raw distances
     fingerprint_norm: str = "none"
+    # > 0: ``init_from`` is a denoiser of another shape (the 17x64 one for a small model):
+    # first teach the model to reproduce it for this many steps (see train.distill)
+    distill_steps: int = 0
     batch: BatchSpec = field(default_factory=BatchSpec)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     val_fraction: float = 0.2
@@ -117,6 +120,24 @@ def loss_features(fingerprints: torch.Tensor, fingerprint_norm: str) -> torch.Te
     if fingerprint_norm != "none":
         raise ValueError(f"fingerprint_norm must be 'none' or 'patch', got {fingerprint_norm!r}")
     return fingerprints.float()
+
+
+def distilled_model(config: TrainConfig, images: list[np.ndarray], progress: bool = True
+                    ) -> torch.nn.Module:
+    """The preset model, first trained to reproduce the denoiser ``config.init_from``."""
+    from noisead.train.distill import distill_denoiser
+
+    if not config.init_from:
+        raise ValueError("distill_steps needs init_from: the denoiser to distil")
+    teacher = create_model("dncnn")
+    if not load_pretrained_denoiser(teacher, config.init_from):
+        raise ValueError(f"{config.init_from}: not a 17x64 DnCNN denoiser")
+    teacher.to(memory_format=torch.channels_last)
+    student = create_model(config.model)
+    student.to(memory_format=torch.channels_last)
+    distill_denoiser(student, teacher, images, steps=config.distill_steps,
+                     patch_size=config.batch.patch_size, seed=config.seed, progress=progress)
+    return student
 
 
 def pair_verification_auc(model: torch.nn.Module, batches: list[PatchBatch],
@@ -203,11 +224,15 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
             val_sampler = PatchPairSampler(val_arrays, config.batch, None, seed=config.seed + 1)
             val_batches = [val_sampler.sample() for _ in range(config.val_batches)]
 
-    model = build_initial_model(config)
+    ckpt = out_dir / "checkpoint.safetensors"
+    if config.distill_steps and not (resume and ckpt.is_file()):
+        model = distilled_model(config, [im for ims in pick(train_set).values() for im in ims],
+                                progress)
+    else:
+        model = build_initial_model(config)
     model.to(memory_format=torch.channels_last)  # several times faster on x86 CPUs
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    ckpt = out_dir / "checkpoint.safetensors"
     start_step, history = 0, []
     log_path = out_dir / "log.jsonl"
     if resume and ckpt.is_file():
