@@ -8,7 +8,8 @@ SHARED  ?= ../shared
 DATA    ?= data
 STAMP   := .venv/.installed
 
-.PHONY: venv demo test test-fast lint data train fit evaluate bench clean browser-deps
+.PHONY: venv demo test test-fast lint data train train-dncnn17 fit evaluate bench \
+        scene-splices clean browser-deps
 
 venv: $(STAMP)
 
@@ -45,21 +46,34 @@ data: venv
 	$(NOISEAD) data simulate-cameras $(SHARED)/scenes/cvip -o $(DATA)/simcams --models 24 --seed 0 --downscale 1 --workers 2
 	$(PY) scripts/build_benchmarks.py --shared $(SHARED) --data $(DATA) --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
 
+# The shipped default: DnCNN-small (10 x 32), DBL with patch-standardized fingerprints.
+# Resumes from runs/dncnn-small/checkpoint.safetensors when interrupted.
 train: venv
-	$(NOISEAD) train-extractor $(SHARED)/cameras $(DATA)/simcams -o runs/dncnn-default \
-	  --model dncnn --init-from $(SHARED)/weights/dncnn_gray_awgn25.safetensors \
-	  --config configs/train_dncnn_default.json --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
+	$(NOISEAD) train-extractor $(SHARED)/cameras $(DATA)/simcams -o runs/dncnn-small \
+	  --config configs/train_dncnn_small.json --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
 	$(MAKE) fit
 
 fit: venv
-	$(PY) scripts/fit_default.py --shared $(SHARED) --data $(DATA) --run runs/dncnn-default \
-	  --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM) --out src/noisead/weights/default.safetensors
+	$(PY) scripts/fit_default.py --shared $(SHARED) --data $(DATA) --run runs/dncnn-small \
+	  --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM) --per-camera 3 --max-side 512 --mode reference \
+	  --name default --val $(DATA)/val --out src/noisead/weights/default.safetensors
+
+# The first default (DnCNN 17 x 64 from the AWGN denoiser, raw DBL distances), for comparison.
+train-dncnn17: venv
+	$(NOISEAD) train-extractor $(SHARED)/cameras $(DATA)/simcams -o runs/dncnn-default \
+	  --model dncnn --init-from $(SHARED)/weights/dncnn_gray_awgn25.safetensors \
+	  --config configs/train_dncnn_default.json --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
 
 evaluate: venv
 	$(PY) scripts/evaluate_all.py --data $(DATA) --shared $(SHARED) --out runs/eval
 
 bench: venv
 	$(PY) benchmarks/speed.py --out docs/BENCHMARKS.md
+
+# The core pipeline's done-check: splices across held-out simulated camera pipelines.
+scene-splices: venv
+	$(PY) benchmarks/scene_splices.py --simcams $(DATA)/simcams --cameras $(HOLDOUT_SIM) \
+	  --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf demo-output .pytest_cache

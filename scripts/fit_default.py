@@ -8,6 +8,9 @@ pixels (the 8x8 grid stays aligned). A quarter of them calibrate the scores.
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
+import sys
 from pathlib import Path
 
 from noisead.anomaly.detector import DetectorConfig
@@ -39,6 +42,8 @@ def main() -> None:
     ap.add_argument("--smoothing", type=float, default=8.0)
     ap.add_argument("--n-features", type=int, default=None)
     ap.add_argument("--name", default=None)
+    ap.add_argument("--val", type=Path, default=None,
+                    help="validation benchmarks (e.g. data/val): their figures go in the sidecar")
     args = ap.parse_args()
     if args.denoiser:
         extractor = DnCNN()
@@ -54,14 +59,47 @@ def main() -> None:
                                    args.max_side)
     config = DetectorConfig(mode=args.mode, smoothing_sigma=args.smoothing,
                             n_features=args.n_features)
+    training = dict(meta.get("training") or {})
+    log = args.run / "log.jsonl" if args.run else None
+    if log is not None and log.is_file():  # the validation curve the selection was made on
+        rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+        training["validation_by_step"] = {r["step"]: round(r["val_auc"], 4)
+                                          for r in rows if "val_auc" in r}
+        training["steps_trained"] = max((r["step"] for r in rows), default=0)
     detector = fit_detector(extractor, images, config, info={
         "name": args.name or args.out.stem,
-        "extractor_training": meta.get("training"),
+        "fit_command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
+        "extractor_training": training,
         "extractor_metrics": meta.get("metrics"),
         "pristine": {"n_images": len(paths), "per_camera": args.per_camera,
                      "max_side": args.max_side, "holdout": sorted(args.holdout.split(","))}})
+    if args.val is not None:
+        detector.info["metrics"] = validation_metrics(detector, args.val)
     detector.save(args.out)
-    print(f"saved {args.out}: {detector.info['fit']}")
+    print(f"saved {args.out}: {detector.info['fit']}, metrics {detector.info.get('metrics')}")
+
+
+def validation_metrics(detector, val_root: Path) -> dict:
+    """Pixel AUC / best MCC / detection AUC of both modes on every validation set.
+
+    Recorded in the sidecar so that a model file says how good it was on data it was *not*
+    fitted on (training cameras' validation benchmarks; the test sets stay in the docs).
+    """
+    import tempfile
+
+    from noisead.evaluate.run import EvalConfig, evaluate
+
+    metrics = {"split": f"validation ({val_root})", "sets": {}}
+    for root in sorted(p for p in val_root.iterdir() if (p / "manifest.json").is_file()):
+        with tempfile.TemporaryDirectory() as tmp:
+            results = evaluate(root, tmp, detector,
+                               EvalConfig(methods=("noisead-blind", "noisead-reference")),
+                               progress=False, resume=False)
+        metrics["sets"][root.name] = {
+            row["method"]: {k: round(float(row[k]), 4)
+                            for k in ("auc", "mcc_best", "detection_auc") if k in row}
+            for row in results["summary"] if row["condition"] == "clean"}
+    return metrics
 
 
 if __name__ == "__main__":
