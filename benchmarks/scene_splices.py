@@ -70,9 +70,9 @@ def run(simcams: Path, cameras: list[str], detector: str | None, per_pair: int, 
         ti = int(rng.integers(len(targets)))
         di = int(rng.integers(len(donors) - 1))
         di += di >= ti  # another scene than the target's (when names line up)
-        target, forged, mask = make_splice(targets[ti], donors[di % len(donors)], rng)
-        row = {"target": f"{target_cam}/{targets[ti].name}",
-               "donor": f"{donor_cam}/{donors[di % len(donors)].name}",
+        donor = donors[di % len(donors)]
+        target, forged, mask = make_splice(targets[ti], donor, rng)
+        row = {"target": f"{target_cam}/{targets[ti].name}", "donor": f"{donor_cam}/{donor.name}",
                "area": float(mask.mean())}
         for mode in MODES:
             a = analyze(forged, det, mode=mode)
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="markdown file to update")
     args = ap.parse_args(argv)
     rows = run(args.simcams, args.cameras.split(","), args.model, args.per_pair, args.seed)
-    command = " ".join(shlex.quote(a) for a in ["python", *sys.argv])
+    command = shlex.join(["python", *sys.argv])
     md = to_markdown(rows, command, args.model or "default")
     print(md)
     if args.out:

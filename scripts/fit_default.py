@@ -8,7 +8,6 @@ pixels (the 8x8 grid stays aligned). A quarter of them calibrate the scores.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from noisead.data.cameras import list_camera_images
 from noisead.io import load_image
 from noisead.models.dncnn import DnCNN, load_pretrained_denoiser
 from noisead.models.registry import load_extractor
+from noisead.train.extractor import read_training_log
 
 
 def pristine_crops(roots: list[Path], holdout: set[str], per_camera: int, max_side: int):
@@ -62,13 +62,13 @@ def main() -> None:
     training = dict(meta.get("training") or {})
     log = args.run / "log.jsonl" if args.run else None
     if log is not None and log.is_file():  # the validation curve the selection was made on
-        rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+        rows = read_training_log(log)
         training["validation_by_step"] = {r["step"]: round(r["val_auc"], 4)
                                           for r in rows if "val_auc" in r}
         training["steps_trained"] = max((r["step"] for r in rows), default=0)
     detector = fit_detector(extractor, images, config, info={
         "name": args.name or args.out.stem,
-        "fit_command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
+        "fit_command": shlex.join(["python", *sys.argv]),
         "extractor_training": training,
         "extractor_metrics": meta.get("metrics"),
         "pristine": {"n_images": len(paths), "per_camera": args.per_camera,

@@ -9,6 +9,7 @@ one image-level score. ``write_outputs()`` saves the PNGs and a JSON atomically;
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import time
 from collections.abc import Sequence
@@ -145,18 +146,15 @@ def colorize(heatmap: np.ndarray, cmap: str = "inferno") -> np.ndarray:
     Goes through a 256-entry uint8 lookup table (the PNG has 8 bits per channel anyway), so
     a 24-megapixel heatmap costs 72 MB of output and no float64 RGBA copy (~770 MB).
     """
+    return _colormap_lut(cmap)[to_uint8(heatmap)]
+
+
+@functools.lru_cache(maxsize=8)
+def _colormap_lut(cmap: str) -> np.ndarray:
+    """The colour map sampled at 256 levels, as uint8 RGB (built once per map)."""
     from matplotlib import colormaps
 
-    lut = to_uint8(colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3].astype(np.float32))
-    return lut[_lut_index(heatmap)]
-
-
-def _lut_index(values: np.ndarray) -> np.ndarray:
-    """[0, 1] floats → uint8 indices 0..255 (rounded; NaN → 0), without float64 copies."""
-    idx = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0) * np.float32(255.0)
-    np.clip(idx, 0, 255, out=idx)
-    np.rint(idx, out=idx)
-    return idx.astype(np.uint8)
+    return to_uint8(colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3].astype(np.float32))
 
 
 #: Rows blended at a time by :func:`overlay`, so its float temporaries stay small.

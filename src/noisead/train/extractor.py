@@ -113,6 +113,11 @@ def build_initial_model(config: TrainConfig) -> torch.nn.Module:
     return model
 
 
+def read_training_log(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's ``log.jsonl``: step, loss, seconds, and val_auc/val_loss."""
+    return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+
+
 def loss_features(fingerprints: torch.Tensor, fingerprint_norm: str) -> torch.Tensor:
     """The fingerprints as the loss sees them (float32, standardized if asked)."""
     if fingerprint_norm == "patch":
@@ -216,7 +221,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     def pick(split: dict[str, list[Path]]) -> dict[str, list[np.ndarray]]:
         return {c: [arrays[c][index[c][p]] for p in ps] for c, ps in split.items()}
 
-    sampler = PatchPairSampler(pick(train_set), config.batch, config.augment, seed=config.seed)
+    train_arrays = pick(train_set)
+    sampler = PatchPairSampler(train_arrays, config.batch, config.augment, seed=config.seed)
     val_batches: list[PatchBatch] = []
     if val_set:
         val_arrays = {c: v for c, v in pick(val_set).items() if len(v) >= 2}
@@ -226,7 +232,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
 
     ckpt = out_dir / "checkpoint.safetensors"
     if config.distill_steps and not (resume and ckpt.is_file()):
-        model = distilled_model(config, [im for ims in pick(train_set).values() for im in ims],
+        model = distilled_model(config, [im for ims in train_arrays.values() for im in ims],
                                 progress)
     else:
         model = build_initial_model(config)
@@ -244,8 +250,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         sampler.rng.bit_generator.state = meta["numpy_rng"]
         start_step = meta["step"]
         if log_path.is_file():
-            history = [json.loads(x) for x in log_path.read_text().splitlines() if x.strip()]
-            history = [h for h in history if h["step"] <= start_step]
+            history = [h for h in read_training_log(log_path) if h["step"] <= start_step]
     save_json(out_dir / "train_config.json", config.to_dict())
 
     def save_checkpoint(step: int) -> None:
