@@ -73,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.config:
         config = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
     for name in ("model", "init_from", "steps", "lr", "seed", "precision",
-                 "max_images_per_camera", "time_limit_s"):
+                 "max_images_per_camera", "time_limit_s", "device", "loader_workers",
+                 "distill_steps"):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
@@ -207,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--patch-size", type=int)
     t.add_argument("--max-images-per-camera", dest="max_images_per_camera", type=int)
     t.add_argument("--time-limit", dest="time_limit_s", type=float, help="seconds")
+    t.add_argument("--device", help="cpu (default), cuda, or auto (a GPU when there is one)")
+    t.add_argument("--distill-steps", dest="distill_steps", type=int,
+                   help="first distil the --init-from denoiser into the model for N steps")
+    t.add_argument("--workers", dest="loader_workers", type=int,
+                   help="processes that draw batches (use several on a GPU)")
     t.add_argument("--holdout", help="comma-separated camera models kept out of training")
     t.add_argument("--augment", action="store_true", help="JPEG/resize augmentation")
     t.set_defaults(func=cmd_train)

@@ -90,6 +90,26 @@ def autocast(precision: str) -> Iterator[None]:
         yield
 
 
+def resolve_device(device: str = "cpu") -> torch.device:
+    """``"auto"`` → the first CUDA GPU when there is one, else the CPU; other names pass
+    through to :class:`torch.device` (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
+
+    On a GPU, TF32 matrix units are allowed for the convolutions: TF32 keeps 10 bits of
+    mantissa, so an input in [0, 1] is resolved to about 1/2000, well under the camera
+    noise (about 1/255) that training has to see; bfloat16 (7 bits) would not be.
+    """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU")
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True  # fixed patch sizes: pick the fastest kernels
+    return dev
+
+
 def blind_cache_bytes() -> int:
     """Memory budget for the embeddings blind mode keeps between its passes.
 

@@ -43,7 +43,7 @@ def sample_crops(images: Sequence[np.ndarray], n: int, size: int, rng: np.random
 def distill_denoiser(student: nn.Module, teacher: nn.Module, images: Sequence[np.ndarray], *,
                      steps: int = 400, batch_size: int = 32, patch_size: int = 48,
                      margin: int = 16, n_crops: int = 2048, lr: float = 1e-3, seed: int = 0,
-                     progress: bool = True) -> list[float]:
+                     progress: bool = True, device: torch.device | str = "cpu") -> list[float]:
     """Train ``student`` to output what ``teacher`` outputs; returns the loss per step.
 
     The loss is normalised by the teacher's output variance, so 1.0 means "no better than
@@ -51,8 +51,9 @@ def distill_denoiser(student: nn.Module, teacher: nn.Module, images: Sequence[np
     """
     rng = np.random.default_rng(seed)
     size = patch_size + 2 * margin
-    crops = sample_crops(images, n_crops, size, rng)
-    teacher.eval()
+    crops = sample_crops(images, n_crops, size, rng).to(device)
+    teacher.to(device).eval()
+    student.to(device)
     targets = []
     with torch.no_grad():
         for chunk in torch.split(crops, 64):
@@ -65,7 +66,7 @@ def distill_denoiser(student: nn.Module, teacher: nn.Module, images: Sequence[np
     losses: list[float] = []
     bar = tqdm(range(steps), desc="distilling the denoiser", disable=not progress)
     for _ in bar:
-        idx = torch.from_numpy(rng.choice(n_crops, size=batch_size, replace=False))
+        idx = torch.from_numpy(rng.choice(n_crops, size=batch_size, replace=False)).to(device)
         pred = student(crops[idx].contiguous(memory_format=torch.channels_last))
         pred = pred[:, :, margin:-margin, margin:-margin]
         loss = (pred.float() - target[idx]).pow(2).mean() / scale

@@ -6,12 +6,20 @@ It checkpoints (weights, optimiser, random state) so an interrupted run resumes 
 stopped, seeds everything, logs the loss and a validation figure (pair-verification AUC:
 how well the distance between two fingerprints tells "same model, same position" from
 "different models") to ``log.jsonl``, and shows a progress bar.
+
+On a GPU (``device``), a training step takes milliseconds and drawing the batch (crops,
+JPEG recompression, resampling) becomes the bottleneck: ``loader_workers > 0`` draws
+batches in that many worker processes, each with its own sampler seeded from
+(``seed``, worker, first step), so a run is reproducible for a given worker count; with
+``loader_workers = 0`` (the default) the batches come from the main process and a resumed
+run continues the very same random stream.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +40,7 @@ from noisead.models.registry import (
     save_extractor,
     save_tensors_with_sidecar,
 )
-from noisead.runtime import autocast, resolve_precision
+from noisead.runtime import autocast, resolve_device, resolve_precision
 from noisead.train.loss import (
     dbl_loss,
     pairwise_squared_distances,
@@ -63,11 +71,16 @@ class TrainConfig:
     val_batches: int = 6
     val_every: int = 100
     checkpoint_every: int = 100
+    # > 0: also keep the extractor every so many steps (extractor-step<N>.safetensors), so
+    # that the step can be chosen later on a localization benchmark, not only on pair AUC
+    snapshot_every: int = 0
     seed: int = 0
     precision: str = "auto"
     max_images_per_camera: int | None = None
     holdout_cameras: tuple[str, ...] = ()   # whole models kept out (for testing on unseen ones)
     time_limit_s: float | None = None
+    device: str = "cpu"          # "cpu", "cuda", "auto" (a GPU when there is one)
+    loader_workers: int = 0      # > 0: batches drawn in worker processes (for GPUs)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -127,8 +140,38 @@ def loss_features(fingerprints: torch.Tensor, fingerprint_norm: str) -> torch.Te
     return fingerprints.float()
 
 
-def distilled_model(config: TrainConfig, images: list[np.ndarray], progress: bool = True
-                    ) -> torch.nn.Module:
+class _SamplerStream(torch.utils.data.IterableDataset):
+    """Endless batches from a :class:`PatchPairSampler` per worker process."""
+
+    def __init__(self, images: dict[str, list[np.ndarray]], config: TrainConfig,
+                 first_step: int) -> None:
+        self.images, self.config, self.first_step = images, config, first_step
+
+    def __iter__(self) -> Iterator[PatchBatch]:
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else 0
+        seed = np.random.SeedSequence([self.config.seed, worker, self.first_step])
+        sampler = PatchPairSampler(self.images, self.config.batch, self.config.augment,
+                                   seed=int(seed.generate_state(1)[0]))
+        while True:
+            yield sampler.sample()
+
+
+def batch_stream(sampler: PatchPairSampler, images: dict[str, list[np.ndarray]],
+                 config: TrainConfig, first_step: int) -> Iterator[PatchBatch]:
+    """Training batches: from ``sampler`` itself, or from ``config.loader_workers``
+    processes (see the module's docstring)."""
+    if config.loader_workers <= 0:
+        while True:
+            yield sampler.sample()
+    loader = torch.utils.data.DataLoader(
+        _SamplerStream(images, config, first_step), batch_size=None,
+        num_workers=config.loader_workers, prefetch_factor=4, persistent_workers=False)
+    yield from loader
+
+
+def distilled_model(config: TrainConfig, images: list[np.ndarray], progress: bool = True,
+                    device: torch.device | str = "cpu") -> torch.nn.Module:
     """The preset model, first trained to reproduce the denoiser ``config.init_from``."""
     from noisead.train.distill import distill_denoiser
 
@@ -141,13 +184,14 @@ def distilled_model(config: TrainConfig, images: list[np.ndarray], progress: boo
     student = create_model(config.model)
     student.to(memory_format=torch.channels_last)
     distill_denoiser(student, teacher, images, steps=config.distill_steps,
-                     patch_size=config.batch.patch_size, seed=config.seed, progress=progress)
+                     patch_size=config.batch.patch_size, seed=config.seed, progress=progress,
+                     device=device)
     return student
 
 
 def pair_verification_auc(model: torch.nn.Module, batches: list[PatchBatch],
-                          precision: str = "fp32", fingerprint_norm: str = "none"
-                          ) -> tuple[float, float]:
+                          precision: str = "fp32", fingerprint_norm: str = "none",
+                          device: torch.device | str = "cpu") -> tuple[float, float]:
     """(AUC, mean loss) of fingerprint distance as a same-model/same-position detector.
 
     Positives: same model, same position, different image. Negatives: different models
@@ -157,11 +201,11 @@ def pair_verification_auc(model: torch.nn.Module, batches: list[PatchBatch],
     scores, labels, losses = [], [], []
     with torch.no_grad(), autocast(precision):
         for b in batches:
-            fp = loss_features(model(b.patches.contiguous(memory_format=torch.channels_last)),
-                               fingerprint_norm)
+            x = b.patches.to(device).contiguous(memory_format=torch.channels_last)
+            fp = loss_features(model(x), fingerprint_norm)
             pos = positive_pair_mask(b.groups, b.image_ids)
-            losses.append(dbl_loss(fp, pos).item())
-            d = pairwise_squared_distances(fp)
+            losses.append(dbl_loss(fp, pos.to(device)).item())
+            d = pairwise_squared_distances(fp).cpu()
             cams = np.array(b.cameras)
             neg = torch.from_numpy(cams[:, None] != cams[None, :])
             iu = torch.triu_indices(len(cams), len(cams), 1)
@@ -207,7 +251,9 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    precision = resolve_precision(config.precision)
+    device = resolve_device(config.device)
+    # the bfloat16 autocast of noisead.runtime is the CPU's; on a GPU, float32 with TF32
+    precision = resolve_precision(config.precision) if device.type == "cpu" else "fp32"
     seed_everything(config.seed)
 
     cameras = list_camera_images(*camera_roots)
@@ -233,10 +279,10 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     ckpt = out_dir / "checkpoint.safetensors"
     if config.distill_steps and not (resume and ckpt.is_file()):
         model = distilled_model(config, [im for ims in train_arrays.values() for im in ims],
-                                progress)
+                                progress, device)
     else:
         model = build_initial_model(config)
-    model.to(memory_format=torch.channels_last)  # several times faster on x86 CPUs
+    model.to(device, memory_format=torch.channels_last)  # several times faster on x86 CPUs
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_step, history = 0, []
@@ -245,7 +291,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         tensors, meta = load_tensors_with_sidecar(ckpt)
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         opt.param_groups[0]["step"] = meta["step"]
-        _restore_optimizer(opt, {k: v for k, v in tensors.items() if k.startswith("opt.")})
+        _restore_optimizer(opt, {k: v.to(device) if v.ndim else v
+                                 for k, v in tensors.items() if k.startswith("opt.")})
         torch.set_rng_state(tensors["rng.torch"])
         sampler.rng.bit_generator.state = meta["numpy_rng"]
         start_step = meta["step"]
@@ -266,12 +313,14 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     bar = tqdm(range(start_step, config.steps), initial=start_step, total=config.steps,
                desc="training extractor", disable=not progress)
     step = start_step
+    batches = batch_stream(sampler, train_arrays, config, start_step)
     for step in bar:
-        batch = sampler.sample()
+        batch = next(batches)
+        x = batch.patches.to(device, non_blocking=True)
         with autocast(precision):
-            fp = model(batch.patches.contiguous(memory_format=torch.channels_last))
+            fp = model(x.contiguous(memory_format=torch.channels_last))
         loss = dbl_loss(loss_features(fp, config.fingerprint_norm),
-                        positive_pair_mask(batch.groups, batch.image_ids),
+                        positive_pair_mask(batch.groups, batch.image_ids).to(device),
                         temperature=config.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -282,7 +331,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         out_of_time = config.time_limit_s is not None and record["seconds"] > config.time_limit_s
         if val_batches and ((step + 1) % config.val_every == 0 or done or out_of_time):
             auc, vloss = pair_verification_auc(model, val_batches, precision,
-                                               config.fingerprint_norm)
+                                               config.fingerprint_norm, device)
             record.update(val_auc=auc, val_loss=vloss)
             best = max((h["val_auc"] for h in history if "val_auc" in h), default=-1.0)
             if auc > best:  # model selection on validation: keep the best weights
@@ -290,6 +339,10 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
                                training={"step": step + 1, "config": config.to_dict()},
                                metrics={"val_pair_auc": auc, "val_loss": vloss})
         history.append(record)
+        if config.snapshot_every and (step + 1) % config.snapshot_every == 0:
+            save_extractor(model, out_dir / f"extractor-step{step + 1}.safetensors",
+                           training={"step": step + 1, "config": config.to_dict()},
+                           metrics={k: v for k, v in record.items() if k.startswith("val_")})
         bar.set_postfix(loss=f"{record['loss']:.3f}",
                         **({"val_auc": f"{record['val_auc']:.3f}"} if "val_auc" in record else {}))
         if (step + 1) % config.checkpoint_every == 0 or done or out_of_time:
