@@ -7,7 +7,10 @@
 #   restormer_small      Restormer (dim 24, 3 levels) from scratch, patch-standardized DBL
 #   dncnn_small_distill  DnCNN 10x32 distilled from the AWGN denoiser, then patch-standardized DBL
 #
-# Usage: scripts/train_gpu.sh DATA_DIR OUT_DIR
+#   dncnn17_aug_cont     dncnn17_aug's best weights trained on at a lower rate, with clipping
+#                        (RUN_NAMES=dncnn17_aug_cont; DATA_DIR/dncnn17_aug_cont.init.safetensors)
+#
+# Usage: [RUN_NAMES="..."] scripts/train_gpu.sh DATA_DIR OUT_DIR
 #   DATA_DIR holds cameras/ and simcams/ (ROOT/<camera-model>/<image>) and the denoiser
 #   dncnn_gray_awgn25.safetensors. On a machine that sees ../shared and data/simcams
 #   directly, pass those folders' parent instead. OUT_DIR gets one <run>.tar.gz per run
@@ -22,9 +25,12 @@ mkdir -p "$RUNS" "$OUT"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-for run in dncnn17_aug dncnn17_noaug restormer_small dncnn_small_distill; do
+RUN_NAMES=${RUN_NAMES:-dncnn17_aug dncnn17_noaug restormer_small dncnn_small_distill}
+for run in $RUN_NAMES; do
   init=()
   grep -q '"init_from": "' "configs/gpu/$run.json" && init=(--init-from "$DATA/dncnn_gray_awgn25.safetensors")
+  # a run that continues another: DATA/<run>.init.safetensors (+ .json), an extractor
+  [ -f "$DATA/$run.init.safetensors" ] && init=(--init-from "$DATA/$run.init.safetensors")
   timeout -s INT "$HARD_LIMIT" "$PY" -m noisead.cli --quiet train-extractor \
       "$DATA/cameras" "$DATA/simcams" -o "$RUNS/$run" --config "configs/gpu/$run.json" \
       "${init[@]}" ${EXTRA_ARGS:-} > "$RUNS/$run.console.log" 2>&1 &
@@ -50,7 +56,7 @@ if snaps:
                 p.with_suffix(".json").unlink(missing_ok=True)
 PYEOF
 }
-for run in dncnn17_aug dncnn17_noaug restormer_small dncnn_small_distill; do
+for run in $RUN_NAMES; do
   prune_snapshots "$RUNS/$run"
   cp "$RUNS/$run.console.log" "$RUNS/$run/" 2>/dev/null
   tail -n 3 "$RUNS/$run.console.log"

@@ -58,6 +58,10 @@ class TrainConfig:
     steps: int = 1000
     lr: float = 1e-4
     weight_decay: float = 0.0
+    # clip the gradient's norm (None: no clipping). With raw DBL distances a large step can
+    # kill the ReLUs of a DnCNN so that every fingerprint is the same constant (measured on
+    # a GPU: the loss then sits at log(N / positives) for good); clipping prevents it
+    grad_clip: float | None = None
     temperature: float = 0.1
     # "patch": standardize each patch's fingerprint before the loss (see
     # standardize_patches); "none": the paper's raw distances
@@ -324,6 +328,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
                         temperature=config.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         opt.step()
         record: dict[str, float] = {"step": step + 1, "loss": float(loss.item()),
                                     "seconds": time.monotonic() - t0}
