@@ -15,7 +15,7 @@ import pytest
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
-from noisead.anomaly.detector import DetectorConfig
+from noisead.anomaly.detector import Detector, DetectorConfig
 from noisead.anomaly.fit import fit_detector
 from noisead.cli import main
 from noisead.data.patches import BatchSpec
@@ -154,3 +154,29 @@ def test_cli_batch_reports_bad_file_and_finishes_the_rest(trained, tmp_path):
     code = main(["--quiet", "analyze", str(inputs / "good.png"), "-o", str(out),
                  "--model", str(det_path)])
     assert code == 0
+
+
+def test_both_modes_are_calibrated_and_survive_a_round_trip(trained, tmp_path):
+    """A reference-mode model analysing in blind mode must use a blind calibration: on
+    pristine images of the fitted camera, the calibrated heatmap's median is then near the
+    middle of the scale in both modes (a false-alarm rate), not pushed to one end."""
+    _, run, _ = trained
+    model, _ = load_extractor(run / "extractor.safetensors")
+    rng = np.random.default_rng(11)
+    pristine = [camera_a(rng, 128, 128).astype(np.float32) for _ in range(12)]
+    det = fit_detector(model, pristine, DetectorConfig(patch_size=32, crop_size=64, tile=96,
+                                                       mode="reference"), progress=False)
+    assert set(det.mode_calibrations) == {"blind"}
+    again = Detector.load(det.save(tmp_path / "det.safetensors", name="test"))
+    np.testing.assert_array_equal(again.mode_calibrations["blind"][0].quantiles,
+                                  det.mode_calibrations["blind"][0].quantiles)
+    test_images = [camera_a(rng, 128, 128).astype(np.float32) for _ in range(4)]
+    for mode in ("blind", "reference"):
+        medians = [np.median(analyze(im, again, mode=mode).heatmap) for im in test_images]
+        assert 0.2 < np.mean(medians) < 0.8, (mode, medians)
+        assert not any("calibrated in" in n for n in analyze(test_images[0], again,
+                                                             mode=mode).notes)
+    # a model saved before per-mode calibration says that its blind scores are not rates
+    again.mode_calibrations.clear()
+    assert any("calibrated in reference mode only" in n
+               for n in analyze(test_images[0], again, mode="blind").notes)

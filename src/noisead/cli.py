@@ -229,7 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--n-features", type=int, default=None)
     f.add_argument("--smoothing", type=float, default=8.0)
     f.add_argument("--threshold", type=float, default=0.99)
-    f.add_argument("--mode", choices=["blind", "reference"], default="blind")
+    f.add_argument("--mode", choices=["blind", "reference"], default="blind",
+                   help="the model's default mode (both modes are calibrated). blind: each "
+                        "image is its own reference, for cameras unlike the pristine images; "
+                        "reference: scores against these pristine images' Gaussians (the "
+                        "shipped default uses reference, fitted on many camera models)")
     f.add_argument("--max-images", type=int, default=None)
     f.set_defaults(func=cmd_fit)
 

@@ -126,11 +126,16 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
                                  f"{p}x{p} (one patch)")
     mode = mode or detector.config.mode
     maps = detector.score_image(pixels, mode)
-    if detector.calibration is None:
+    pixel_cal, image_cal, same_mode = detector.calibrations_for(mode)
+    if pixel_cal is None:
         raise ValueError("the detector has no calibration: fit it with fit_detector()")
-    heatmap = detector.calibration(maps.raw)
+    if not same_mode:
+        notes.append(f"this model was calibrated in {detector.config.mode} mode only: "
+                     f"{mode}-mode heatmap values and the image score are not false-alarm "
+                     "rates (refit it to calibrate both modes)")
+    heatmap = pixel_cal(maps.raw)
     stat = detector.image_statistic(maps.raw)
-    score = float(detector.image_calibration([stat])[0]) if detector.image_calibration else stat
+    score = float(image_cal([stat])[0]) if image_cal else stat
     thr = detector.config.threshold if threshold is None else float(threshold)
     return Analysis(heatmap=heatmap, mask=threshold_mask(heatmap, thr), score=score,
                     fingerprint=maps.fingerprint, raw=maps.raw, threshold=thr, mode=mode,

@@ -124,6 +124,11 @@ class Detector:
     image_calibration: Calibration | None = None
     channel_index: torch.Tensor | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    # calibrations of the *other* mode(s), by mode: (pixel, image). Blind and reference
+    # scores have different distributions, so each mode needs its own calibration for a
+    # threshold (or the image score) to mean the same thing in both
+    mode_calibrations: dict[str, tuple[Calibration, Calibration]] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         self.config.validate()
@@ -372,6 +377,19 @@ class Detector:
     def image_statistic(self, raw: np.ndarray) -> float:
         return float(np.quantile(raw, self.config.image_quantile))
 
+    def calibrations_for(self, mode: str) -> tuple[Calibration | None, Calibration | None, bool]:
+        """(pixel calibration, image calibration, whether they were fitted in ``mode``).
+
+        A detector saved before per-mode calibration has only its own mode's; scores of
+        the other mode are then calibrated with it (the third value says so).
+        """
+        if mode == self.config.mode:
+            return self.calibration, self.image_calibration, True
+        if mode in self.mode_calibrations:
+            pixel, image = self.mode_calibrations[mode]
+            return pixel, image, True
+        return self.calibration, self.image_calibration, False
+
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str | Path, **info: Any) -> Path:
         tensors = {f"extractor.{k}": v for k, v in self.extractor.state_dict().items()}
@@ -383,6 +401,9 @@ class Detector:
                           ("image_calibration", self.image_calibration)):
             if cal is not None:
                 tensors[name] = torch.from_numpy(cal.quantiles)
+        for mode, (pixel, image) in self.mode_calibrations.items():
+            tensors[f"calibration.{mode}"] = torch.from_numpy(pixel.quantiles)
+            tensors[f"image_calibration.{mode}"] = torch.from_numpy(image.quantiles)
         meta = {"kind": "detector", "extractor": model_metadata(self.extractor),
                 "detector": self.config.to_dict(), **self.info, **info}
         self.info.update(info)
@@ -404,10 +425,14 @@ class Detector:
         icl = tensors.get("image_calibration")
         info = {k: v for k, v in meta.items()
                 if k not in {"kind", "extractor", "detector", "format_version"}}
+        per_mode = {m: (Calibration(tensors[f"calibration.{m}"].double().numpy()),
+                        Calibration(tensors[f"image_calibration.{m}"].double().numpy()))
+                    for m in MODES if f"calibration.{m}" in tensors
+                    and f"image_calibration.{m}" in tensors}
         return cls(model, DetectorConfig.from_dict(meta["detector"]), gaussian,
                    Calibration(cal.double().numpy()) if cal is not None else None,
                    Calibration(icl.double().numpy()) if icl is not None else None,
-                   tensors.get("channel_index"), info)
+                   tensors.get("channel_index"), info, per_mode)
 
     def describe(self) -> dict[str, Any]:
         return {"architecture": model_metadata(self.extractor)["architecture"],

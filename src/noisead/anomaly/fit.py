@@ -8,7 +8,10 @@ bottom, for more samples per image.
 
 A share of the pristine images is held out of the Gaussian fit and used to calibrate the
 scores (their distribution on images the Gaussians did not see), so that a threshold on
-the calibrated heatmap is a false-alarm rate on pristine pixels.
+the calibrated heatmap is a false-alarm rate on pristine pixels. Both modes are
+calibrated (blind scores run higher than reference scores on the same image), so that
+``--mode blind`` on a model fitted for reference mode, or the other way round, still
+gives heatmaps and image scores on the same scale.
 """
 
 from __future__ import annotations
@@ -44,12 +47,13 @@ def crop_origins(height: int, width: int, crop: int, count: int) -> list[tuple[i
 
 def fit_detector(extractor: torch.nn.Module, pristine: Sequence[ImageSource],
                  config: DetectorConfig | None = None, *, calibration_fraction: float = 0.25,
+                 calibrate_modes: Sequence[str] = ("blind", "reference"),
                  progress: bool = True, info: dict | None = None) -> Detector:
     """Fit the anomaly model of ``extractor`` on pristine images and calibrate it.
 
-    Images smaller than C x C are skipped (with a count in ``info``). The detector's
-    mode (reference or blind) is used for calibration, so its scores are calibrated
-    the way they will be used.
+    Images smaller than C x C are skipped (with a count in ``info``). Scores are
+    calibrated in the detector's mode and in every mode of ``calibrate_modes``, so that
+    they are calibrated the way they will be used, whichever mode an analysis asks for.
     """
     config = config or DetectorConfig()
     config.validate()
@@ -91,18 +95,20 @@ def fit_detector(extractor: torch.nn.Module, pristine: Sequence[ImageSource],
         raise ValueError(f"no pristine image is at least {c}x{c} pixels")
     detector.gaussian = stats.finalize(config.shrinkage)
 
-    cal_maps, cal_stats = [], []
-    for i in tqdm(cal_idx, desc="calibrating", disable=not progress):
-        raw = detector.score_image(_as_array(pristine[i])).raw
-        cal_maps.append(raw)
-        cal_stats.append(np.array([detector.image_statistic(raw)]))
-    if not cal_maps:  # too few images to hold some out: calibrate on the fitted ones
-        for i in fit_idx[:8]:
-            raw = detector.score_image(_as_array(pristine[i])).raw
+    # too few images to hold some out: calibrate on (some of) the fitted ones
+    cal_images = cal_idx if len(cal_idx) else fit_idx[:8]
+    for mode in [config.mode, *(m for m in calibrate_modes if m != config.mode)]:
+        cal_maps, cal_stats = [], []
+        for i in tqdm(cal_images, desc=f"calibrating ({mode})", disable=not progress):
+            raw = detector.score_image(_as_array(pristine[i]), mode).raw
             cal_maps.append(raw)
             cal_stats.append(np.array([detector.image_statistic(raw)]))
-    detector.calibration = Calibration.fit(cal_maps, seed=config.seed)
-    detector.image_calibration = Calibration.fit(cal_stats, seed=config.seed)
+        pixel = Calibration.fit(cal_maps, seed=config.seed)
+        image = Calibration.fit(cal_stats, seed=config.seed)
+        if mode == config.mode:
+            detector.calibration, detector.image_calibration = pixel, image
+        else:
+            detector.mode_calibrations[mode] = (pixel, image)
     detector.info.update(info or {})
     detector.info["fit"] = {"images_fitted": used, "images_skipped_small": skipped,
                             "images_calibration": len(cal_idx),

@@ -308,7 +308,10 @@ def detector_fingerprint(detector: Detector) -> str:
     for name in sorted(tensors):
         h.update(name.encode())
         h.update(_tensor_bytes(tensors[name]))
-    for cal in (detector.calibration, detector.image_calibration):
+    cals = [detector.calibration, detector.image_calibration]
+    for mode in sorted(detector.mode_calibrations):
+        cals.extend(detector.mode_calibrations[mode])
+    for cal in cals:
         if cal is not None:
             h.update(np.ascontiguousarray(cal.quantiles, dtype=np.float64).tobytes())
     return h.hexdigest()[:16]
