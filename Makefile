@@ -9,7 +9,7 @@ DATA    ?= data
 STAMP   := .venv/.installed
 
 .PHONY: venv demo test test-fast lint data train train-dncnn17 fit evaluate bench \
-        scene-splices clean browser-deps
+        scene-splices clean browser-deps gpu-data train-gpu
 
 venv: $(STAMP)
 
@@ -63,6 +63,14 @@ train-dncnn17: venv
 	$(NOISEAD) train-extractor $(SHARED)/cameras $(DATA)/simcams -o runs/dncnn-default \
 	  --model dncnn --init-from $(SHARED)/weights/dncnn_gray_awgn25.safetensors \
 	  --config configs/train_dncnn_default.json --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
+
+# Session 3's GPU run: four extractors side by side on one GPU (scripts/train_gpu.sh).
+# gpu-data packs the training images losslessly into .gpu/ (under 64 MiB; needs jpegtran).
+gpu-data: venv
+	scripts/pack_gpu_data.sh $(SHARED) $(DATA)/simcams .gpu
+
+train-gpu:
+	scripts/train_gpu.sh .gpu runs/gpu
 
 evaluate: venv
 	$(PY) scripts/evaluate_all.py --data $(DATA) --shared $(SHARED) --out runs/eval

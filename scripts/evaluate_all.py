@@ -23,6 +23,9 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=Path("../shared"))
     ap.add_argument("--out", type=Path, default=Path("runs/eval"))
     ap.add_argument("--model", default=None)
+    ap.add_argument("--bench", type=Path, default=None,
+                    help="folder of benchmark sets (default: DATA/bench, the test sets; "
+                         "DATA/val-unseen for model selection)")
     ap.add_argument("--sets", default="splice-png,splice-jpeg,generative-png,generative-jpeg,"
                     "cvip-copymove")
     ap.add_argument("--methods", default="noisead-blind,noisead-reference,noi1,ela,"
@@ -39,7 +42,7 @@ def main() -> None:
     sections = []
     for name in args.sets.split(","):
         root = (args.shared / "forgeries" / name if name == "cvip-copymove"
-                else args.data / "bench" / name)
+                else (args.bench or args.data / "bench") / name)
         sweep = name in args.sweep_sets.split(",")
         config = EvalConfig(
             methods=tuple(args.methods.split(",")),

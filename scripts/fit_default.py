@@ -12,12 +12,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from noisead.anomaly.detector import DetectorConfig
-from noisead.anomaly.fit import fit_detector
+from noisead.anomaly.detector import MODES, Detector, DetectorConfig
+from noisead.anomaly.fit import add_calibrations, fit_detector
 from noisead.data.cameras import list_camera_images
 from noisead.io import load_image
 from noisead.models.dncnn import DnCNN, load_pretrained_denoiser
-from noisead.models.registry import load_extractor
+from noisead.models.registry import current_commit, load_extractor
 from noisead.train.extractor import read_training_log
 
 
@@ -44,7 +44,13 @@ def main() -> None:
     ap.add_argument("--name", default=None)
     ap.add_argument("--val", type=Path, default=None,
                     help="validation benchmarks (e.g. data/val): their figures go in the sidecar")
+    ap.add_argument("--calibrate-only", type=Path, default=None, metavar="DETECTOR",
+                    help="add the calibrations of the modes a fitted detector lacks, on the "
+                         "pristine images its sidecar names; Gaussians untouched")
     args = ap.parse_args()
+    if args.calibrate_only:
+        return calibrate_only(args.calibrate_only, [args.shared / "cameras",
+                                                    args.data / "simcams"])
     if args.denoiser:
         extractor = DnCNN()
         load_pretrained_denoiser(extractor, args.denoiser)
@@ -77,6 +83,21 @@ def main() -> None:
         detector.info["metrics"] = validation_metrics(detector, args.val)
     detector.save(args.out)
     print(f"saved {args.out}: {detector.info['fit']}, metrics {detector.info.get('metrics')}")
+
+
+def calibrate_only(path: Path, roots: list[Path]) -> None:
+    """Give a detector fitted before per-mode calibration its other mode's calibration."""
+    detector = Detector.load(path)
+    pristine = detector.info["pristine"]
+    images, _ = pristine_crops(roots, set(pristine["holdout"]), pristine["per_camera"],
+                               pristine["max_side"])
+    if len(images) != pristine["n_images"]:
+        raise SystemExit(f"{path} was fitted on {pristine['n_images']} images, found "
+                         f"{len(images)}: not the same pristine set")
+    add_calibrations(detector, images)
+    detector.info["calibrations_added"] = {"modes": sorted(MODES), "commit": current_commit()}
+    detector.save(path)
+    print(f"{path}: calibrated in {', '.join(sorted(MODES))} mode")
 
 
 def validation_metrics(detector, val_root: Path) -> dict:

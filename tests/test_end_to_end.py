@@ -180,3 +180,21 @@ def test_both_modes_are_calibrated_and_survive_a_round_trip(trained, tmp_path):
     again.mode_calibrations.clear()
     assert any("calibrated in reference mode only" in n
                for n in analyze(test_images[0], again, mode="blind").notes)
+
+
+def test_add_calibrations_matches_a_fit_that_calibrated_both_modes(trained):
+    """A model fitted in one mode, calibrated later, ends as if both had been fitted."""
+    from noisead.anomaly.fit import add_calibrations
+
+    _, run, _ = trained
+    model, _ = load_extractor(run / "extractor.safetensors")
+    rng = np.random.default_rng(12)
+    pristine = [camera_a(rng, 96, 96).astype(np.float32) for _ in range(8)]
+    config = DetectorConfig(patch_size=32, crop_size=64, tile=96, mode="reference")
+    both = fit_detector(model, pristine, config, progress=False)
+    one = fit_detector(model, pristine, config, calibrate_modes=(), progress=False)
+    assert not one.mode_calibrations
+    add_calibrations(one, pristine, progress=False)
+    np.testing.assert_array_equal(one.mode_calibrations["blind"][0].quantiles,
+                                  both.mode_calibrations["blind"][0].quantiles)
+    np.testing.assert_array_equal(one.calibration.quantiles, both.calibration.quantiles)

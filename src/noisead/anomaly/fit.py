@@ -45,6 +45,54 @@ def crop_origins(height: int, width: int, crop: int, count: int) -> list[tuple[i
     return origins[:count]
 
 
+def split_calibration(n_images: int, calibration_fraction: float, seed: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(calibration indices, fit indices): a seeded random share held out of the fit."""
+    n_cal = int(round(calibration_fraction * n_images)) if n_images > 1 else 0
+    order = np.random.default_rng(seed).permutation(n_images)
+    return order[:n_cal], order[n_cal:]
+
+
+def calibrate(detector: Detector, images: Sequence[ImageSource], mode: str,
+              progress: bool = True) -> tuple[Calibration, Calibration]:
+    """(pixel, image-score) calibrations of ``mode``'s raw scores on pristine ``images``."""
+    maps, stats = [], []
+    for src in tqdm(images, desc=f"calibrating ({mode})", disable=not progress):
+        raw = detector.score_image(_as_array(src), mode).raw
+        maps.append(raw)
+        stats.append(np.array([detector.image_statistic(raw)]))
+    seed = detector.config.seed
+    return Calibration.fit(maps, seed=seed), Calibration.fit(stats, seed=seed)
+
+
+def _set_calibration(detector: Detector, mode: str, pixel: Calibration,
+                     image: Calibration) -> None:
+    if mode == detector.config.mode:
+        detector.calibration, detector.image_calibration = pixel, image
+    else:
+        detector.mode_calibrations[mode] = (pixel, image)
+
+
+def add_calibrations(detector: Detector, pristine: Sequence[ImageSource],
+                     modes: Sequence[str] = ("blind", "reference"), *,
+                     calibration_fraction: float = 0.25, progress: bool = True) -> Detector:
+    """Calibrate a fitted detector in the ``modes`` it lacks, in place; returns it.
+
+    ``pristine`` must be the list the detector was fitted on (same order): the same
+    images are held out for calibration as in :func:`fit_detector`, so the Gaussians and
+    the existing calibration stay exactly as they were. For models saved before both
+    modes were calibrated.
+    """
+    cal_idx, fit_idx = split_calibration(len(pristine), calibration_fraction,
+                                         detector.config.seed)
+    images = [pristine[i] for i in (cal_idx if len(cal_idx) else fit_idx[:8])]
+    for mode in modes:
+        have = detector.calibrations_for(mode)[2] and detector.calibration is not None
+        if not have:
+            _set_calibration(detector, mode, *calibrate(detector, images, mode, progress))
+    return detector
+
+
 def fit_detector(extractor: torch.nn.Module, pristine: Sequence[ImageSource],
                  config: DetectorConfig | None = None, *, calibration_fraction: float = 0.25,
                  calibrate_modes: Sequence[str] = ("blind", "reference"),
@@ -58,10 +106,7 @@ def fit_detector(extractor: torch.nn.Module, pristine: Sequence[ImageSource],
     config = config or DetectorConfig()
     config.validate()
     detector = Detector(extractor, config)
-    rng = np.random.default_rng(config.seed)
-    n_cal = int(round(calibration_fraction * len(pristine))) if len(pristine) > 1 else 0
-    order = rng.permutation(len(pristine))
-    cal_idx, fit_idx = order[:n_cal], order[n_cal:]
+    cal_idx, fit_idx = split_calibration(len(pristine), calibration_fraction, config.seed)
 
     c, p = config.crop_size, config.patch_size
     m = (c - p) // 2
@@ -96,19 +141,9 @@ def fit_detector(extractor: torch.nn.Module, pristine: Sequence[ImageSource],
     detector.gaussian = stats.finalize(config.shrinkage)
 
     # too few images to hold some out: calibrate on (some of) the fitted ones
-    cal_images = cal_idx if len(cal_idx) else fit_idx[:8]
+    cal_images = [pristine[i] for i in (cal_idx if len(cal_idx) else fit_idx[:8])]
     for mode in [config.mode, *(m for m in calibrate_modes if m != config.mode)]:
-        cal_maps, cal_stats = [], []
-        for i in tqdm(cal_images, desc=f"calibrating ({mode})", disable=not progress):
-            raw = detector.score_image(_as_array(pristine[i]), mode).raw
-            cal_maps.append(raw)
-            cal_stats.append(np.array([detector.image_statistic(raw)]))
-        pixel = Calibration.fit(cal_maps, seed=config.seed)
-        image = Calibration.fit(cal_stats, seed=config.seed)
-        if mode == config.mode:
-            detector.calibration, detector.image_calibration = pixel, image
-        else:
-            detector.mode_calibrations[mode] = (pixel, image)
+        _set_calibration(detector, mode, *calibrate(detector, cal_images, mode, progress))
     detector.info.update(info or {})
     detector.info["fit"] = {"images_fitted": used, "images_skipped_small": skipped,
                             "images_calibration": len(cal_idx),
