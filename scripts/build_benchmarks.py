@@ -4,6 +4,9 @@
   which the extractor never sees in training: ``DATA/bench/<kind>-<variant>/``.
 - **val**: forgeries made from training camera models, used to choose the detector's
   settings (mode, smoothing, threshold), never the test set: ``DATA/val/...``.
+- **val-unseen**: forgeries from 6 new simulated camera models that no extractor trains on
+  (and that are not the test ones): ``DATA/val-unseen/...``, for choosing between
+  extractors, since ``val`` favours models that fit the training cameras.
 
 Camera folders are gathered as symbolic links under ``DATA/cams-test`` and
 ``DATA/cams-val``; no image is copied.
@@ -49,7 +52,21 @@ def main() -> None:
     val_cams = link_cameras(roots, picked, args.data / "cams-val", exclude=False)
     make_benchmark(val_cams, args.data / "val", kinds=("splice", "generative"),
                    variants=("png",), n_per_kind=max(6, args.n // 2), seed=2)
-    print(f"test benchmark in {args.data / 'bench'}, validation in {args.data / 'val'}")
+    # Validation on camera models no extractor has seen: 6 new simulated pipelines (seed
+    # 101, unlike the training and test ones), renamed unseen00-05. Model selection uses it,
+    # because forgeries from training cameras favour models that fit those cameras.
+    from noisead.data.simulate import simulate_cameras
+
+    unseen = args.data / "simcams-valunseen"
+    if not unseen.is_dir():
+        simulate_cameras(args.shared / "scenes" / "cvip", unseen, n_models=6, seed=101,
+                         downscale=1, images_per_model=24)
+        for d in sorted(unseen.glob("simcam*")):
+            d.rename(unseen / d.name.replace("simcam", "unseen"))
+    make_benchmark(unseen, args.data / "val-unseen", kinds=("splice", "generative"),
+                   variants=("png", "jpeg"), n_per_kind=12, seed=3, crop_size=384)
+    print(f"test benchmark in {args.data / 'bench'}, validation in {args.data / 'val'} and "
+          f"{args.data / 'val-unseen'}")
 
 
 if __name__ == "__main__":
