@@ -34,8 +34,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("data"))
     ap.add_argument("--run", type=Path, help="training run folder (extractor.safetensors)")
     ap.add_argument("--denoiser", type=Path, help="use a plain pretrained denoiser instead")
-    ap.add_argument("--holdout", required=True)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--holdout", help="comma-separated held-out camera models")
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--per-camera", type=int, default=3)
     ap.add_argument("--max-side", type=int, default=512)
     ap.add_argument("--mode", default="blind")
@@ -51,6 +51,8 @@ def main() -> None:
     if args.calibrate_only:
         return calibrate_only(args.calibrate_only, [args.shared / "cameras",
                                                     args.data / "simcams"])
+    if not args.holdout or not args.out:
+        ap.error("--holdout and --out are required (except with --calibrate-only)")
     if args.denoiser:
         extractor = DnCNN()
         load_pretrained_denoiser(extractor, args.denoiser)
