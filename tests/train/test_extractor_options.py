@@ -87,3 +87,24 @@ def test_snapshots_and_clipping(tmp_path, monkeypatch):
     assert len(clipped) == 4  # once per step
     assert all(limit == 1e-6 and total > 1e-6 and after <= 1.01e-6
                for limit, total, after in clipped)
+
+
+def test_a_collapsed_model_stops_early(tmp_path):
+    """All-zero weights give the same fingerprint for every patch: training must stop after
+    ``collapse_patience`` steps and say so, rather than spend its budget on a dead net."""
+    from noisead.models.registry import create_model, save_extractor
+
+    (tmp_path / "cams").mkdir()
+    root = _cameras(tmp_path / "cams", np.random.default_rng(3), n_images=4)
+    dead = create_model("dncnn-tiny")
+    with torch.no_grad():
+        for prm in dead.parameters():
+            prm.zero_()
+    init = save_extractor(dead, tmp_path / "dead.safetensors")
+    config = TrainConfig(model="dncnn-tiny", init_from=str(init), steps=50, lr=1e-3,
+                         collapse_patience=3, val_fraction=0.0, precision="fp32",
+                         batch=BatchSpec(patch_size=16, models_per_batch=3,
+                                         images_per_model=2, positions_per_model=2))
+    result = train_extractor([root], tmp_path / "run", config, progress=False)
+    assert [h["step"] for h in result.history] == [1, 2, 3]
+    assert result.history[-1].get("collapsed") is True

@@ -62,6 +62,9 @@ class TrainConfig:
     # kill the ReLUs of a DnCNN so that every fingerprint is the same constant (measured on
     # a GPU: the loss then sits at log(N / positives) for good); clipping prevents it
     grad_clip: float | None = None
+    # stop when every fingerprint of the batch has been the same constant for this many
+    # steps in a row (a collapsed DnCNN does not recover; 0: never stop)
+    collapse_patience: int = 50
     temperature: float = 0.1
     # "patch": standardize each patch's fingerprint before the loss (see
     # standardize_patches); "none": the paper's raw distances
@@ -317,6 +320,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     bar = tqdm(range(start_step, config.steps), initial=start_step, total=config.steps,
                desc="training extractor", disable=not progress)
     step = start_step
+    flat_steps = 0  # consecutive steps with a constant fingerprint (collapse)
+    collapsed = False
     batches = batch_stream(sampler, train_arrays, config, start_step)
     for step in bar:
         batch = next(batches)
@@ -333,6 +338,10 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         opt.step()
         record: dict[str, float] = {"step": step + 1, "loss": float(loss.item()),
                                     "seconds": time.monotonic() - t0}
+        flat_steps = flat_steps + 1 if float(fp.detach().float().std()) < 1e-7 else 0
+        collapsed = bool(config.collapse_patience) and flat_steps >= config.collapse_patience
+        if collapsed:
+            record["collapsed"] = True
         done = step + 1 == config.steps
         out_of_time = config.time_limit_s is not None and record["seconds"] > config.time_limit_s
         if val_batches and ((step + 1) % config.val_every == 0 or done or out_of_time):
@@ -351,13 +360,18 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
                            metrics={k: v for k, v in record.items() if k.startswith("val_")})
         bar.set_postfix(loss=f"{record['loss']:.3f}",
                         **({"val_auc": f"{record['val_auc']:.3f}"} if "val_auc" in record else {}))
-        if (step + 1) % config.checkpoint_every == 0 or done or out_of_time:
+        if (step + 1) % config.checkpoint_every == 0 or done or out_of_time or collapsed:
             save_checkpoint(step + 1)
-        if out_of_time:
+        if collapsed:
+            bar.write(f"step {step + 1}: the fingerprint has been constant for "
+                      f"{flat_steps} steps (collapsed); stopping. extractor-best.safetensors "
+                      "holds the best weights before it")
+        if out_of_time or collapsed:
             break
     final_step = history[-1]["step"] if history else start_step
     vals = [h for h in history if "val_auc" in h]
     metrics = {"steps": final_step, "final_loss": history[-1]["loss"] if history else None,
+               "collapsed": collapsed,
                "val_pair_auc": vals[-1]["val_auc"] if vals else None,
                "val_loss": vals[-1]["val_loss"] if vals else None}
     path = save_extractor(model, out_dir / "extractor.safetensors",
