@@ -59,9 +59,11 @@ def main() -> None:
         meta = {"training": {"note": "pretrained AWGN denoiser, no DBL training",
                              "source": str(args.denoiser)}}
     else:
-        best = args.run / "extractor-best.safetensors"  # selected on validation
-        extractor, meta = load_extractor(best if best.is_file() else
-                                         args.run / "extractor.safetensors")
+        # chosen on validation: on unseen cameras' localization (select_snapshot.py) if
+        # that was run, else on the training loop's pair AUC, else the last step
+        choices = [args.run / f"extractor-{n}.safetensors" for n in ("selected", "best")]
+        extractor, meta = load_extractor(next(
+            (p for p in choices if p.is_file()), args.run / "extractor.safetensors"))
     images, paths = pristine_crops([args.shared / "cameras", args.data / "simcams"],
                                    set(args.holdout.split(",")), args.per_camera,
                                    args.max_side)

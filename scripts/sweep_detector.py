@@ -15,11 +15,30 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import torch
 from fit_default import pristine_crops
 
 from noisead.anomaly.detector import Detector, DetectorConfig
 from noisead.anomaly.fit import fit_detector
 from noisead.evaluate.run import EvalConfig, evaluate
+
+
+def localization_scores(extractor: torch.nn.Module, pristine: list, config: DetectorConfig,
+                        bench: Path, sets: list[str], max_images: int
+                        ) -> dict[str, tuple[float, float]]:
+    """Fit a detector (one mode, uncalibrated for the other) and score it on each set:
+    {set: (pixel AUC, best-threshold MCC)} on the clean condition."""
+    det = fit_detector(extractor, pristine, config, calibrate_modes=(), progress=False)
+    out = {}
+    for name in sets:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = evaluate(bench / name, tmp, det,
+                              EvalConfig(methods=(f"noisead-{config.mode}",),
+                                         max_images=max_images),
+                              progress=False, resume=False)
+        row = next(r for r in result["summary"] if r["condition"] == "clean")
+        out[name] = (float(row["auc"]), float(row["mcc_best"]))
+    return out
 
 
 def main() -> None:
@@ -50,17 +69,9 @@ def main() -> None:
         taps = None if taps_arg == "default" else tuple(taps_arg.split("+"))
         for sigma in (float(s) for s in args.smoothing.split(",")):
             config = DetectorConfig(mode=args.mode, taps=taps, smoothing_sigma=sigma)
-            det = fit_detector(base.extractor, images, config, calibrate_modes=(),
-                               progress=False)
-            cells = []
-            for name in sets:
-                with tempfile.TemporaryDirectory() as tmp:
-                    result = evaluate(args.bench / name, tmp, det,
-                                      EvalConfig(methods=(f"noisead-{args.mode}",),
-                                                 max_images=args.max_images),
-                                      progress=False, resume=False)
-                row = next(r for r in result["summary"] if r["condition"] == "clean")
-                cells.append(f"{row['auc']:.3f} / {row['mcc_best']:.3f}")
+            scores = localization_scores(base.extractor, images, config, args.bench, sets,
+                                         args.max_images)
+            cells = [f"{auc:.3f} / {mcc:.3f}" for auc, mcc in scores.values()]
             print(f"| {taps_arg} | {sigma:g} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -10,6 +10,10 @@
 #   dncnn17_aug_cont     dncnn17_aug's best weights trained on at a lower rate, with clipping
 #                        (RUN_NAMES=dncnn17_aug_cont; DATA_DIR/dncnn17_aug_cont.init.safetensors)
 #
+#   dncnn17_snapshots    (next run) DnCNN 17x64, no augmentation, lr 3e-5, clipped, 1200 steps,
+#                        a snapshot every 200 steps, to be chosen with scripts/select_snapshot.py
+#                        on unseen cameras' localization
+#
 # Usage: [RUN_NAMES="..."] scripts/train_gpu.sh DATA_DIR OUT_DIR
 #   DATA_DIR holds cameras/ and simcams/ (ROOT/<camera-model>/<image>) and the denoiser
 #   dncnn_gray_awgn25.safetensors. On a machine that sees ../shared and data/simcams

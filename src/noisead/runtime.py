@@ -90,13 +90,16 @@ def autocast(precision: str) -> Iterator[None]:
         yield
 
 
-def resolve_device(device: str = "cpu") -> torch.device:
+def resolve_device(device: str = "cpu", *, tf32: bool = False) -> torch.device:
     """``"auto"`` → the first CUDA GPU when there is one, else the CPU; other names pass
     through to :class:`torch.device` (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
 
-    On a GPU, TF32 matrix units are allowed for the convolutions: TF32 keeps 10 bits of
-    mantissa, so an input in [0, 1] is resolved to about 1/2000, well under the camera
-    noise (about 1/255) that training has to see; bfloat16 (7 bits) would not be.
+    ``tf32`` lets a GPU's TF32 units do float32 convolutions and matrix products. Off by
+    default: TF32 keeps 10 bits of mantissa, which resolves an input in [0, 1] well enough
+    (1/2000, under the camera noise), but not the small differences between fingerprints
+    riding on a large common activation. Our first GPU run, with TF32 on, ended with DnCNNs
+    whose output no longer depended on the input at all; in float32 on the CPU the same
+    weights still gave differences 13x smaller than a healthy model's.
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -104,8 +107,8 @@ def resolve_device(device: str = "cpu") -> torch.device:
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU")
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: pick the fastest kernels
     return dev
 

@@ -128,3 +128,16 @@ def test_standardizing_removes_the_energy_shortcut():
     raw = dbl_loss(feats, pos)
     std = dbl_loss(standardize_patches(feats), pos)
     assert std < 0.05 < raw
+
+
+def test_distances_survive_a_large_common_offset():
+    """Fingerprints that share a large component (as a DnCNN's output does when it drifts
+    toward a constant) must keep their small differences: in float32 the expanded
+    |a|^2 + |b|^2 - 2ab form would cancel them to rounding noise."""
+    gen = torch.Generator().manual_seed(0)
+    small = 1e-3 * torch.randn(6, 1, 8, 8, generator=gen, dtype=torch.float64)
+    exact = torch.cdist(small.flatten(1), small.flatten(1)).pow(2) / 64
+    shifted = (small + 30.0).float()  # offset 3e4 times the differences
+    d = pairwise_squared_distances(shifted).double()
+    off = ~torch.eye(6, dtype=torch.bool)
+    assert torch.allclose(d[off], exact[off], rtol=1e-3)

@@ -87,6 +87,7 @@ class TrainConfig:
     holdout_cameras: tuple[str, ...] = ()   # whole models kept out (for testing on unseen ones)
     time_limit_s: float | None = None
     device: str = "cpu"          # "cpu", "cuda", "auto" (a GPU when there is one)
+    tf32: bool = False           # TF32 on a GPU (see noisead.runtime.resolve_device)
     loader_workers: int = 0      # > 0: batches drawn in worker processes (for GPUs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,8 +259,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
-    # the bfloat16 autocast of noisead.runtime is the CPU's; on a GPU, float32 with TF32
+    device = resolve_device(config.device, tf32=config.tf32)
+    # the bfloat16 autocast of noisead.runtime is the CPU's; on a GPU, float32
     precision = resolve_precision(config.precision) if device.type == "cpu" else "fp32"
     seed_everything(config.seed)
 
@@ -338,7 +339,9 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         opt.step()
         record: dict[str, float] = {"step": step + 1, "loss": float(loss.item()),
                                     "seconds": time.monotonic() - t0}
-        flat_steps = flat_steps + 1 if float(fp.detach().float().std()) < 1e-7 else 0
+        # collapsed: every patch gets the same fingerprint (it may still vary over pixels)
+        spread = float(fp.detach().float().std(dim=0).max()) if fp.shape[0] > 1 else 1.0
+        flat_steps = flat_steps + 1 if spread < 1e-7 else 0
         collapsed = bool(config.collapse_patience) and flat_steps >= config.collapse_patience
         if collapsed:
             record["collapsed"] = True

@@ -40,6 +40,11 @@ def pairwise_squared_distances(features: Tensor, normalize: Normalize = "mean") 
     loss's scale does not depend on the patch size (the paper's literal form is ``"sum"``).
     """
     flat = features.reshape(features.shape[0], -1).float()
+    # Distances do not change when a common vector is removed, but the expanded form below
+    # loses them to rounding when the fingerprints share a large component (a constant
+    # offset: |r|^2 terms of 1e-4 cancelling to differences of 1e-7); centring first keeps
+    # the small differences that the loss is about.
+    flat = flat - flat.mean(dim=0, keepdim=True)
     sq = (flat * flat).sum(dim=1)
     d = sq[:, None] + sq[None, :] - 2.0 * flat @ flat.T
     d = d.clamp_min(0.0)
