@@ -110,20 +110,15 @@ def validation_metrics(detector, val_root: Path) -> dict:
     Recorded in the sidecar so that a model file says how good it was on data it was *not*
     fitted on (training cameras' validation benchmarks; the test sets stay in the docs).
     """
-    import tempfile
-
-    from noisead.evaluate.run import EvalConfig, evaluate
+    from noisead.evaluate.run import clean_summary
 
     metrics = {"split": f"validation ({val_root})", "sets": {}}
     for root in sorted(p for p in val_root.iterdir() if (p / "manifest.json").is_file()):
-        with tempfile.TemporaryDirectory() as tmp:
-            results = evaluate(root, tmp, detector,
-                               EvalConfig(methods=("noisead-blind", "noisead-reference")),
-                               progress=False, resume=False)
+        rows = clean_summary(root, detector, ("noisead-blind", "noisead-reference"))
         metrics["sets"][root.name] = {
-            row["method"]: {k: round(float(row[k]), 4)
-                            for k in ("auc", "mcc_best", "detection_auc") if k in row}
-            for row in results["summary"] if row["condition"] == "clean"}
+            method: {k: round(float(row[k]), 4)
+                     for k in ("auc", "mcc_best", "detection_auc") if k in row}
+            for method, row in rows.items()}
     return metrics
 
 

@@ -25,6 +25,7 @@ from sweep_detector import localization_scores
 
 from noisead.anomaly.detector import DetectorConfig
 from noisead.models.registry import load_extractor, save_extractor
+from noisead.train.extractor import is_collapsed
 
 
 def saved_extractors(run: Path) -> list[Path]:
@@ -65,7 +66,7 @@ def main() -> None:
     for path in candidates:
         extractor, meta = load_extractor(path)
         with torch.no_grad():
-            if float(extractor(probe).std(dim=0).max()) < 1e-7:
+            if is_collapsed(extractor(probe)):
                 print(f"| {path.name} | | collapsed: constant fingerprint, skipped |")
                 continue
         scores = localization_scores(extractor, images, DetectorConfig(mode=args.mode),

@@ -12,7 +12,6 @@ sets). Prints one markdown row per setting: pixel AUC / best-threshold MCC per s
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import torch
@@ -20,7 +19,7 @@ from fit_default import pristine_crops
 
 from noisead.anomaly.detector import Detector, DetectorConfig
 from noisead.anomaly.fit import fit_detector
-from noisead.evaluate.run import EvalConfig, evaluate
+from noisead.evaluate.run import clean_summary
 
 
 def localization_scores(extractor: torch.nn.Module, pristine: list, config: DetectorConfig,
@@ -29,14 +28,10 @@ def localization_scores(extractor: torch.nn.Module, pristine: list, config: Dete
     """Fit a detector (one mode, uncalibrated for the other) and score it on each set:
     {set: (pixel AUC, best-threshold MCC)} on the clean condition."""
     det = fit_detector(extractor, pristine, config, calibrate_modes=(), progress=False)
+    method = f"noisead-{config.mode}"
     out = {}
     for name in sets:
-        with tempfile.TemporaryDirectory() as tmp:
-            result = evaluate(bench / name, tmp, det,
-                              EvalConfig(methods=(f"noisead-{config.mode}",),
-                                         max_images=max_images),
-                              progress=False, resume=False)
-        row = next(r for r in result["summary"] if r["condition"] == "clean")
+        row = clean_summary(bench / name, det, (method,), max_images)[method]
         out[name] = (float(row["auc"]), float(row["mcc_best"]))
     return out
 

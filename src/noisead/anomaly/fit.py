@@ -53,6 +53,12 @@ def split_calibration(n_images: int, calibration_fraction: float, seed: int
     return order[:n_cal], order[n_cal:]
 
 
+def _calibration_images(pristine: Sequence[ImageSource], cal_idx: np.ndarray,
+                        fit_idx: np.ndarray) -> list[ImageSource]:
+    """The held-out images; with too few to hold some out, (some of) the fitted ones."""
+    return [pristine[i] for i in (cal_idx if len(cal_idx) else fit_idx[:8])]
+
+
 def calibrate(detector: Detector, images: Sequence[ImageSource], mode: str,
               progress: bool = True) -> tuple[Calibration, Calibration]:
     """(pixel, image-score) calibrations of ``mode``'s raw scores on pristine ``images``."""
@@ -85,10 +91,10 @@ def add_calibrations(detector: Detector, pristine: Sequence[ImageSource],
     """
     cal_idx, fit_idx = split_calibration(len(pristine), calibration_fraction,
                                          detector.config.seed)
-    images = [pristine[i] for i in (cal_idx if len(cal_idx) else fit_idx[:8])]
+    images = _calibration_images(pristine, cal_idx, fit_idx)
     for mode in modes:
-        have = detector.calibrations_for(mode)[2] and detector.calibration is not None
-        if not have:
+        pixel, _, fitted_in_mode = detector.calibrations_for(mode)
+        if pixel is None or not fitted_in_mode:
             _set_calibration(detector, mode, *calibrate(detector, images, mode, progress))
     return detector
 
@@ -140,8 +146,7 @@ def fit_detector(extractor: torch.nn.Module, pristine: Sequence[ImageSource],
         raise ValueError(f"no pristine image is at least {c}x{c} pixels")
     detector.gaussian = stats.finalize(config.shrinkage)
 
-    # too few images to hold some out: calibrate on (some of) the fitted ones
-    cal_images = [pristine[i] for i in (cal_idx if len(cal_idx) else fit_idx[:8])]
+    cal_images = _calibration_images(pristine, cal_idx, fit_idx)
     for mode in [config.mode, *(m for m in calibrate_modes if m != config.mode)]:
         _set_calibration(detector, mode, *calibrate(detector, cal_images, mode, progress))
     detector.info.update(info or {})

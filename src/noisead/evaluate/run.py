@@ -591,6 +591,22 @@ def evaluate(dataset_root: str | Path | ForgeryDataset, out_dir: str | Path,
     return results
 
 
+def clean_summary(dataset_root: str | Path, detector: Detector | str | Path | None,
+                  methods: Sequence[str], max_images: int | None = None
+                  ) -> dict[str, dict[str, Any]]:
+    """{method: its summary row on the clean images} of one set, nothing kept on disk.
+
+    For choosing models and settings on validation sets, where only the figures matter.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        results = evaluate(dataset_root, tmp, detector,
+                           EvalConfig(methods=tuple(methods), max_images=max_images),
+                           progress=False, resume=False)
+    return {row["method"]: row for row in results["summary"] if row["condition"] == "clean"}
+
+
 def _evaluate_one(sample: Sample, cond: Condition, method: str, image: np.ndarray,
                   mask: np.ndarray | None, det: Detector | None, config: EvalConfig,
                   setup: str, roc: bool, examples: dict[str, dict[str, Any]] | None

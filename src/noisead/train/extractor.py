@@ -58,12 +58,12 @@ class TrainConfig:
     steps: int = 1000
     lr: float = 1e-4
     weight_decay: float = 0.0
-    # clip the gradient's norm (None: no clipping). With raw DBL distances a large step can
-    # kill the ReLUs of a DnCNN so that every fingerprint is the same constant (measured on
-    # a GPU: the loss then sits at log(N / positives) for good); clipping prevents it
+    # clip the gradient's norm (None: no clipping): a guard against the large steps that
+    # can drive a DnCNN into a collapse (see collapse_patience)
     grad_clip: float | None = None
-    # stop when every fingerprint of the batch has been the same constant for this many
-    # steps in a row (a collapsed DnCNN does not recover; 0: never stop)
+    # stop when every patch of the batch has had the same fingerprint for this many steps
+    # in a row: the loss then sits at log(N / positives) and the gradient carries nothing
+    # (both raw-DBL GPU runs of session 3 ended so; see is_collapsed). 0: never stop
     collapse_patience: int = 50
     temperature: float = 0.1
     # "patch": standardize each patch's fingerprint before the loss (see
@@ -132,6 +132,14 @@ def build_initial_model(config: TrainConfig) -> torch.nn.Module:
         else:
             raise ValueError(f"{path}: cannot initialise {config.model} from a DnCNN denoiser")
     return model
+
+
+def is_collapsed(fingerprints: torch.Tensor, tol: float = 1e-7) -> bool:
+    """True when every input of the batch got the same fingerprint (to ``tol``): the
+    extractor has collapsed. Its output may still vary over the pixels (the padding)."""
+    if fingerprints.shape[0] < 2:
+        return False
+    return float(fingerprints.detach().float().std(dim=0).max()) < tol
 
 
 def read_training_log(path: str | Path) -> list[dict[str, Any]]:
@@ -339,9 +347,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         opt.step()
         record: dict[str, float] = {"step": step + 1, "loss": float(loss.item()),
                                     "seconds": time.monotonic() - t0}
-        # collapsed: every patch gets the same fingerprint (it may still vary over pixels)
-        spread = float(fp.detach().float().std(dim=0).max()) if fp.shape[0] > 1 else 1.0
-        flat_steps = flat_steps + 1 if spread < 1e-7 else 0
+        flat_steps = flat_steps + 1 if is_collapsed(fp) else 0
         collapsed = bool(config.collapse_patience) and flat_steps >= config.collapse_patience
         if collapsed:
             record["collapsed"] = True
