@@ -6,7 +6,8 @@ noise-level statistic. This script asks whether the *local log-variance* of each
 robust Gaussian on the image itself localizes better. It prints the mean pixel AUC per
 val-unseen set for each feature family, next to the residual-variance baseline.
 
-Usage: python scripts/energy_features.py DETECTOR.safetensors [WINDOW]
+Usage: python scripts/energy_features.py DETECTOR.safetensors [WINDOW [BENCH]]
+(BENCH: a folder of benchmark sets, data/val-unseen by default)
 Not yet part of the package: see docs/BENCHMARKS.md (session 4) for what it measured.
 """
 import sys
@@ -23,6 +24,7 @@ from noisead.evaluate.baselines import luma, noise_residual_variance
 torch.set_num_threads(2)
 det = Detector.load(sys.argv[1])
 W = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+BENCH = sys.argv[3] if len(sys.argv) > 3 else "data/val-unseen"
 sets = ["splice-png", "splice-jpeg", "generative-png", "generative-jpeg"]
 
 def full_emb(img):
@@ -74,7 +76,7 @@ def fixed_filters(img):
 
 res = {}
 for s in sets:
-    ds = read_folder(f"data/val-unseen/{s}")
+    ds = read_folder(f"{BENCH}/{s}")
     for smp in ds.forged:
         img, mask = ds.load(smp)
         m = mask.astype(bool).ravel()
