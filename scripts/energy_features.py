@@ -11,6 +11,7 @@ Usage: python scripts/energy_features.py DETECTOR.safetensors [WINDOW [BENCH]]
 Not yet part of the package: see docs/BENCHMARKS.md (session 4) for what it measured.
 """
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -75,6 +76,7 @@ def fixed_filters(img):
     return np.stack(fs).astype(np.float32)
 
 res = {}
+sets = [s for s in sets if (Path(BENCH) / s).is_dir()]
 for s in sets:
     ds = read_folder(f"{BENCH}/{s}")
     for smp in ds.forged:
