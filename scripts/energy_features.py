@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from noisead.anomaly.detector import Detector
 from noisead.data.datasets import read_folder
-from noisead.evaluate.baselines import luma, noise_residual_variance
+from noisead.evaluate.baselines import _local_variance, luma, noise_residual_variance
 
 torch.set_num_threads(2)
 det = Detector.load(sys.argv[1])
@@ -39,14 +39,8 @@ def full_emb(img):
     return out
 
 def log_energy(f, w, local_var=True):
-    e = []
-    for c in f:
-        m2 = ndimage.uniform_filter(c * c, w, mode="reflect")
-        if local_var:
-            m = ndimage.uniform_filter(c, w, mode="reflect")
-            m2 = np.maximum(m2 - m * m, 0)
-        e.append(m2)
-    e = np.stack(e)
+    e = np.stack([_local_variance(c, w) if local_var
+                  else ndimage.uniform_filter(c * c, w, mode="reflect") for c in f])
     med = np.median(e.reshape(len(e), -1), axis=1)[:, None, None]
     return np.log(e + 1e-3 * med + 1e-12)
 
@@ -83,13 +77,13 @@ for s in sets:
         img, mask = ds.load(smp)
         m = mask.astype(bool).ravel()
         f = full_emb(img)
+        learned, fixed = log_energy(f, W), log_energy(fixed_filters(img), W)
         scores = {
           "rv": noise_residual_variance(img),
-          "learned_e": robust_maha(log_energy(f, W)),
+          "learned_e": robust_maha(learned),
           "learned_e_nolv": robust_maha(log_energy(f, W, False)),
-          "fixed_e": robust_maha(log_energy(fixed_filters(img), W)),
-          "both_e": robust_maha(np.concatenate([log_energy(f, W),
-                                                 log_energy(fixed_filters(img), W)])),
+          "fixed_e": robust_maha(fixed),
+          "both_e": robust_maha(np.concatenate([learned, fixed])),
         }
         for k, v in scores.items():
             res.setdefault((s, k), []).append(roc_auc_score(m, v.ravel()))
