@@ -47,10 +47,14 @@ def main() -> None:
     ap.add_argument("--calibrate-only", type=Path, default=None, metavar="DETECTOR",
                     help="add the calibrations of the modes a fitted detector lacks, on the "
                          "pristine images its sidecar names; Gaussians untouched")
+    ap.add_argument("--noise-statistics", action="store_true",
+                    help="fuse the blind noise level/spectrum map into the raw scores "
+                         "(with --calibrate-only: switch it on and recalibrate every mode)")
     args = ap.parse_args()
     if args.calibrate_only:
         return calibrate_only(args.calibrate_only, [args.shared / "cameras",
-                                                    args.data / "simcams"])
+                                                    args.data / "simcams"],
+                              args.noise_statistics, args.val)
     if not args.holdout or not args.out:
         ap.error("--holdout and --out are required (except with --calibrate-only)")
     if args.denoiser:
@@ -68,7 +72,7 @@ def main() -> None:
                                    set(args.holdout.split(",")), args.per_camera,
                                    args.max_side)
     config = DetectorConfig(mode=args.mode, smoothing_sigma=args.smoothing,
-                            n_features=args.n_features)
+                            n_features=args.n_features, noise_statistics=args.noise_statistics)
     training = dict(meta.get("training") or {})
     log = args.run / "log.jsonl" if args.run else None
     if log is not None and log.is_file():  # the validation curve the selection was made on
@@ -89,17 +93,30 @@ def main() -> None:
     print(f"saved {args.out}: {detector.info['fit']}, metrics {detector.info.get('metrics')}")
 
 
-def calibrate_only(path: Path, roots: list[Path]) -> None:
-    """Give a detector fitted before per-mode calibration its other mode's calibration."""
+def calibrate_only(path: Path, roots: list[Path], noise_statistics: bool = False,
+                   val_root: Path | None = None) -> None:
+    """Give a detector fitted before per-mode calibration its other mode's calibration.
+
+    With ``noise_statistics``, switch the fusion with the blind noise statistics on and
+    recalibrate every mode (the Gaussians stay as they are); with ``val_root``, recompute
+    the validation figures of the sidecar.
+    """
     detector = Detector.load(path)
+    if noise_statistics:
+        detector.config.noise_statistics = True
+        detector.config.validate()
     pristine = detector.info["pristine"]
     images, _ = pristine_crops(roots, set(pristine["holdout"]), pristine["per_camera"],
                                pristine["max_side"])
     if len(images) != pristine["n_images"]:
         raise SystemExit(f"{path} was fitted on {pristine['n_images']} images, found "
                          f"{len(images)}: not the same pristine set")
-    add_calibrations(detector, images)
-    detector.info["calibrations_added"] = {"modes": sorted(MODES), "commit": current_commit()}
+    add_calibrations(detector, images, only_missing=not noise_statistics)
+    key = "recalibrated_with_noise_statistics" if noise_statistics else "calibrations_added"
+    detector.info[key] = {"modes": sorted(MODES), "commit": current_commit(),
+                          "command": shlex.join(["python", *sys.argv])}
+    if val_root is not None:
+        detector.info["metrics"] = validation_metrics(detector, val_root)
     detector.save(path)
     print(f"{path}: calibrated in {', '.join(sorted(MODES))} mode")
 

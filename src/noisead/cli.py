@@ -99,7 +99,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     config = DetectorConfig(patch_size=args.patch_size, crop_size=args.crop_size,
                             crops_per_image=args.crops_per_image, period=args.period or 8,
                             mode=args.mode, smoothing_sigma=args.smoothing,
-                            n_features=args.n_features, threshold=args.threshold)
+                            n_features=args.n_features, threshold=args.threshold,
+                            noise_statistics=args.noise_statistics)
     if args.untied:
         config.period = config.patch_size
     images = expand_inputs(args.pristine)
@@ -234,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "image is its own reference, for cameras unlike the pristine images; "
                         "reference: scores against these pristine images' Gaussians (the "
                         "shipped default uses reference, fitted on many camera models)")
+    f.add_argument("--noise-statistics", action="store_true",
+                   help="fuse the blind noise level and spectrum statistics into the scores "
+                        "(pixel-wise maximum of robust z-scores; the shipped default does)")
     f.add_argument("--max-images", type=int, default=None)
     f.set_defaults(func=cmd_fit)
 

@@ -11,6 +11,12 @@ Two ways to say what "pristine" is:
   reference covariance when there is one. The image's own camera is then the norm and any
   region with other traces stands out, even for cameras never seen in training.
 
+With ``noise_statistics`` on, the learned map is fused with two training-free blind
+statistics of the image's noise, its local level and its local spectrum
+(:mod:`noisead.anomaly.noise_statistics`): the pixel-wise maximum of the three robust
+z-scores is the raw map, calibrated like any other. Why: on unseen cameras those two
+statistics localize better than the learned Gaussians alone (docs/BENCHMARKS.md).
+
 Cost and memory of ``score_image``: one extractor pass per tile in both modes, and nothing
 of image size with D channels is ever held. Blind mode needs every embedding three times
 (fit, score, refit and score again after trimming), so it keeps the tiles' embeddings
@@ -40,6 +46,7 @@ from noisead.anomaly.gaussian import (
     mask_to_blocks,
     phase_classes,
 )
+from noisead.anomaly.noise_statistics import MAD_TO_SIGMA, noise_statistics_map
 from noisead.anomaly.score import Calibration, smooth, two_sided_deviation
 from noisead.anomaly.tiling import Tile, TileSource, iter_tiles, plan_tiles, round_up
 from noisead.models.dncnn import DnCNN
@@ -74,6 +81,7 @@ class DetectorConfig:
     shrinkage: float | str = "oas"
     smoothing_sigma: float = 8.0
     score_direction: str = "two-sided"    # or "upper": only high distances are suspicious
+    noise_statistics: bool = False        # fuse the blind level/spectrum map (two-sided only)
     mode: str = "blind"
     blind_trim: float = 0.2               # fraction of most anomalous pixels left out of refit
     blind_prior: float = 1.0              # weight of the reference covariance, in units of D
@@ -102,6 +110,9 @@ class DetectorConfig:
         if self.score_direction not in ("two-sided", "upper"):
             raise ValueError("score_direction must be 'two-sided' or 'upper', "
                              f"got {self.score_direction!r}")
+        if self.noise_statistics and self.score_direction != "two-sided":
+            raise ValueError("noise_statistics fuses robust z-scores: it needs "
+                             "score_direction='two-sided'")
         if self.patch_size % self.period:
             raise ValueError("period must divide patch_size")
         if self.crop_size < self.patch_size or (self.crop_size - self.patch_size) % 16:
@@ -274,6 +285,11 @@ class Detector:
         del raw
         if self.config.score_direction == "two-sided":
             smoothed = two_sided_deviation(smoothed)
+        if self.config.noise_statistics:
+            # Same units for all three maps (robust z of a log statistic), then the
+            # pixel-wise maximum: whichever trace is inconsistent there raises the score.
+            smoothed /= np.float32(MAD_TO_SIGMA)
+            np.maximum(smoothed, noise_statistics_map(image), out=smoothed)
         return ScoreMaps(smoothed, fingerprint)
 
     def _embedding_dim(self) -> int:

@@ -81,20 +81,22 @@ def _set_calibration(detector: Detector, mode: str, pixel: Calibration,
 
 def add_calibrations(detector: Detector, pristine: Sequence[ImageSource],
                      modes: Sequence[str] = ("blind", "reference"), *,
-                     calibration_fraction: float = 0.25, progress: bool = True) -> Detector:
+                     calibration_fraction: float = 0.25, progress: bool = True,
+                     only_missing: bool = True) -> Detector:
     """Calibrate a fitted detector in the ``modes`` it lacks, in place; returns it.
 
     ``pristine`` must be the list the detector was fitted on (same order): the same
     images are held out for calibration as in :func:`fit_detector`, so the Gaussians and
     the existing calibration stay exactly as they were. For models saved before both
-    modes were calibrated.
+    modes were calibrated; with ``only_missing=False``, every mode of ``modes`` is
+    recalibrated (after a change of how raw scores are made, e.g. ``noise_statistics``).
     """
     cal_idx, fit_idx = split_calibration(len(pristine), calibration_fraction,
                                          detector.config.seed)
     images = _calibration_images(pristine, cal_idx, fit_idx)
     for mode in modes:
         pixel, _, fitted_in_mode = detector.calibrations_for(mode)
-        if pixel is None or not fitted_in_mode:
+        if pixel is None or not fitted_in_mode or not only_missing:
             _set_calibration(detector, mode, *calibrate(detector, images, mode, progress))
     return detector
 

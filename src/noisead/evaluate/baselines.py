@@ -14,6 +14,11 @@ The baselines (see each docstring for the exact recipe and its source):
 * :func:`noise_residual_variance` — a simple local noise-residual variance statistic in robust
   z-units. It is *not* Splicebuster (no co-occurrence features, no EM / Gaussian-mixture
   modelling); it only borrows Splicebuster's third-order residual filter.
+* :func:`noise_statistics_map` — the pixel-wise maximum of that level statistic and of a
+  local noise-*spectrum* statistic (seven fixed high-pass residuals, one trimmed Gaussian
+  fitted on the image); our own, and what the default detector fuses with its learned map.
+
+The last two live in :mod:`noisead.anomaly.noise_statistics`, since the detector uses them.
 
 All of them are deterministic and need only NumPy, SciPy and Pillow (the wavelet step is
 implemented here, so PyWavelets is not required).
@@ -28,6 +33,15 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from noisead.anomaly.noise_statistics import (
+    as_rgb as _as_rgb,
+)
+from noisead.anomaly.noise_statistics import (
+    luma,
+    noise_level_deviation,
+    noise_statistics_map,
+)
+
 __all__ = [
     "BASELINES",
     "DB8_DEC_LO",
@@ -38,11 +52,11 @@ __all__ = [
     "noi1",
     "noi1_block_sigma",
     "noise_residual_variance",
+    "noise_statistics_map",
 ]
 
 #: Robust-scale constants: ``median(|N(0, s)|) = 0.6745 s`` and ``1.4826 * MAD = s`` for normals.
 _MAD_TO_SIGMA_NOI1 = 0.6745
-_MAD_TO_SIGMA = 1.4826
 
 #: Daubechies-8 (16 taps, 8 vanishing moments) decomposition low-pass filter in PyWavelets'
 #: ``pywt.Wavelet("db8").dec_lo`` order (the published standard values; the test-suite re-derives
@@ -75,44 +89,9 @@ _WAVELETS: dict[str, tuple[float, ...]] = {
     "db1": HAAR_DEC_LO,
 }
 
-#: ITU-R BT.601 luma weights, the Y of OpenCV's ``COLOR_BGR2YCrCb`` that pyIFD's NOI1 uses.
-_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
-
-
 # ---------------------------------------------------------------------------------------------
-# helpers
+# helpers (``luma`` is BT.601, the Y of OpenCV's ``COLOR_BGR2YCrCb`` that pyIFD's NOI1 uses)
 # ---------------------------------------------------------------------------------------------
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    """Validate an image and return it as ``float64`` ``H x W x 3``.
-
-    Accepts the house format (``H x W x 3``) and, for convenience with grayscale test data,
-    ``H x W`` or ``H x W x 1`` (replicated to three channels). Rejects empty or non-finite input
-    because every baseline below would silently turn it into a meaningless heatmap.
-    """
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
-        raise ValueError(f"expected an H x W x 3 (or H x W) image, got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"empty image of shape {arr.shape}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("image contains NaN or infinite values")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    return arr
-
-
-def luma(image: np.ndarray) -> np.ndarray:
-    """BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` as ``float64`` ``H x W`` in ``[0, 1]``.
-
-    Why BT.601: it is the Y channel that the reference NOI1 code (OpenCV ``YCrCb``) analyses, and
-    its weights sum to 1, so noise that is identical in the three channels keeps its sigma.
-    """
-    return _as_rgb(image) @ _LUMA_WEIGHTS
 
 
 def _dwt_detail_1d(x: np.ndarray, dec_lo: np.ndarray, axis: int) -> np.ndarray:
@@ -290,72 +269,9 @@ def ela(
 # Local noise-residual variance (robust z-score)
 # ---------------------------------------------------------------------------------------------
 
-_SPAM3 = np.array([1.0, -3.0, 3.0, -1.0])
-_LAPLACIAN = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-
-
-def _local_variance(r: np.ndarray, window: int) -> np.ndarray:
-    mean = ndimage.uniform_filter(r, size=window, mode="reflect")
-    mean_sq = ndimage.uniform_filter(r * r, size=window, mode="reflect")
-    return np.maximum(mean_sq - mean * mean, 0.0)
-
-
-def noise_residual_variance(
-    image: np.ndarray,
-    window: int = 32,
-    residual: str = "spam3",
-    quant_step: float | None = None,
-    truncate: int | None = None,
-    floor: float = 1e-3,
-) -> np.ndarray:
-    """Local noise-residual variance, as a robust z-score against the whole image.
-
-    Exactly what it computes (our own simple baseline, not a published method and *not*
-    Splicebuster — no co-occurrence histograms, no EM / GMM fitting):
-
-    1. ``y`` = BT.601 luma in 8-bit units (``0..255``).
-    2. High-pass residual. ``residual="spam3"`` (default): the third-order 1-D filter
-       ``[1, -3, 3, -1]`` that Splicebuster / SPAM features use, applied horizontally and
-       vertically (it cancels content up to quadratic ramps); ``"laplacian"``: the 3x3 Laplacian.
-       Borders use reflection.
-    3. Optionally ``r = clip(round(r / quant_step), -truncate, truncate)`` (Splicebuster-style
-       quantization/truncation); the default keeps the plain residual, which is better for a
-       variance statistic.
-    4. Local variance of each residual in a sliding ``window x window`` box
-       (``uniform_filter``, one window centred on every pixel), averaged over the directions.
-    5. ``L = log(v + floor * median(v))`` — the log makes the statistic scale-free, and the floor
-       (relative to the image's typical variance) keeps noise-free flat areas from exploding.
-    6. Score ``|L - median(L)| / (1.4826 * MAD(L))``: the deviation of each window's log-variance
-       from the image's robust median in robust z-units (median and MAD over all pixels' windows).
-
-    Why absolute deviation: a spliced region can be noisier *or* cleaner than the host, and both
-    are inconsistencies. The statistic assumes the tampered area is the minority of the image.
-
-    Returns:
-        ``float32`` ``H x W`` robust z-scores (``>= 0``).
-    """
-    if window < 2:
-        raise ValueError(f"window must be >= 2, got {window}")
-    y = luma(image) * 255.0
-    if residual == "spam3":
-        residuals = [
-            ndimage.correlate1d(y, _SPAM3, axis=1, mode="reflect"),
-            ndimage.correlate1d(y, _SPAM3, axis=0, mode="reflect"),
-        ]
-    elif residual == "laplacian":
-        residuals = [ndimage.correlate(y, _LAPLACIAN, mode="reflect")]
-    else:
-        raise ValueError(f"unknown residual {residual!r}; choose 'spam3' or 'laplacian'")
-    if quant_step is not None:
-        residuals = [np.round(r / quant_step) for r in residuals]
-        if truncate is not None:
-            residuals = [np.clip(r, -truncate, truncate) for r in residuals]
-    var = np.mean([_local_variance(r, int(window)) for r in residuals], axis=0)
-    log_var = np.log(var + floor * float(np.median(var)) + 1e-12)
-    med = float(np.median(log_var))
-    mad = float(np.median(np.abs(log_var - med)))
-    scale = max(_MAD_TO_SIGMA * mad, 1e-6)
-    return (np.abs(log_var - med) / scale).astype(np.float32)
+#: The benchmarks' name for the local noise-level statistic (moved to the anomaly package,
+#: where the detector fuses it; the recipe is in its docstring).
+noise_residual_variance = noise_level_deviation
 
 
 #: Benchmark-table row name -> baseline with its default parameters.
@@ -363,4 +279,5 @@ BASELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "noi1": noi1,
     "ela": ela,
     "noise_residual_variance": noise_residual_variance,
+    "noise_statistics": noise_statistics_map,
 }

@@ -1,0 +1,256 @@
+"""Training-free local noise statistics: the noise *level* and the noise *spectrum* of a region.
+
+Why this module exists: on cameras that the extractor never saw, the learned fingerprint's
+per-position Gaussians localize worse than two plain statistics of a fixed high-pass
+residual (measured on both validation sets, docs/BENCHMARKS.md, session 5):
+
+* **level** — how strong the noise residual is in a window, against the image's own median
+  (:func:`noise_level_deviation`). A splice from a noisier or cleaner source stands out; a
+  region with the same strength but another demosaicing or JPEG history does not.
+* **spectrum** — the *shape* of the residual's energy over seven fixed high-pass filters
+  (directions, orders, colour channels), scored by one robust Gaussian fitted on the image
+  itself (:func:`noise_spectrum_deviation`). Its full covariance absorbs the main axis of
+  variation, which is the overall level (texture raises every filter's energy together), so
+  it catches other pipelines and misses pure level changes: the two are complementary.
+
+:func:`noise_statistics_map` takes, pixel by pixel, the larger of the two robust z-scores.
+Both are *blind*: the image is its own reference, so nothing here depends on a camera
+model, and a detector can add the map to its learned score (``DetectorConfig.noise_statistics``).
+
+House types: images are ``float`` ``H x W x 3`` RGB in ``[0, 1]`` (``H x W`` and
+``H x W x 1`` are taken as gray); maps are ``float32`` ``H x W``, higher = more suspicious.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "HIGHPASS_FILTERS",
+    "MAD_TO_SIGMA",
+    "as_rgb",
+    "highpass_residuals",
+    "local_log_energy",
+    "local_variance",
+    "luma",
+    "noise_level_deviation",
+    "noise_spectrum_deviation",
+    "noise_statistics_map",
+    "robust_z",
+    "trimmed_mahalanobis",
+]
+
+#: ``1.4826 * MAD = sigma`` for normal data.
+MAD_TO_SIGMA = 1.4826
+
+#: ITU-R BT.601 luma weights (they sum to 1, so noise equal in R, G, B keeps its sigma).
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+
+#: Third-order 1-D residual of SPAM / Splicebuster: cancels content up to quadratic ramps.
+SPAM3 = np.array([1.0, -3.0, 3.0, -1.0])
+_SECOND = np.array([1.0, -2.0, 1.0])
+LAPLACIAN = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+#: The seven fixed high-pass residuals of the spectrum statistic, in output order. Luma
+#: filters of several directions and orders see demosaicing and JPEG traces; one Laplacian
+#: per colour channel sees the colour filter array (channels interpolated differently).
+HIGHPASS_FILTERS: tuple[str, ...] = (
+    "luma spam3 horizontal",
+    "luma spam3 vertical",
+    "luma laplacian",
+    "luma second-difference cross (d2/dx2 d2/dy2)",
+    "red laplacian",
+    "green laplacian",
+    "blue laplacian",
+)
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """Validate an image and return it as ``float64`` ``H x W x 3``.
+
+    Accepts ``H x W x 3`` and, for gray data, ``H x W`` or ``H x W x 1`` (replicated). Rejects
+    empty or non-finite input, which every statistic here would silently turn into noise.
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
+        raise ValueError(f"expected an H x W x 3 (or H x W) image, got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"empty image of shape {arr.shape}")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("image contains NaN or infinite values")
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    return arr
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` as ``float64`` ``H x W`` in ``[0, 1]``."""
+    return as_rgb(image) @ _LUMA_WEIGHTS
+
+
+def local_variance(residual: np.ndarray, window: int) -> np.ndarray:
+    """Variance of ``residual`` in a sliding ``window x window`` box centred on every pixel."""
+    mean = ndimage.uniform_filter(residual, size=window, mode="reflect")
+    mean_sq = ndimage.uniform_filter(residual * residual, size=window, mode="reflect")
+    return np.maximum(mean_sq - mean * mean, 0.0)
+
+
+def robust_z(values: np.ndarray) -> np.ndarray:
+    """``(x - median) / (1.4826 MAD)`` over the whole map: the image's majority sets the norm."""
+    med = float(np.median(values))
+    mad = float(np.median(np.abs(values - med)))
+    return ((values - med) / max(MAD_TO_SIGMA * mad, 1e-6)).astype(np.float32)
+
+
+def _spam3_residuals(y: np.ndarray) -> list[np.ndarray]:
+    return [ndimage.correlate1d(y, SPAM3, axis=1, mode="reflect"),
+            ndimage.correlate1d(y, SPAM3, axis=0, mode="reflect")]
+
+
+def noise_level_deviation(image: np.ndarray, window: int = 32, residual: str = "spam3",
+                          quant_step: float | None = None, truncate: int | None = None,
+                          floor: float = 1e-3) -> np.ndarray:
+    """Local noise-residual variance, as an absolute robust z-score against the whole image.
+
+    1. ``y`` = BT.601 luma in 8-bit units (``0..255``).
+    2. High-pass residual: ``"spam3"`` (default), ``[1, -3, 3, -1]`` horizontally and
+       vertically, or ``"laplacian"``, the 3x3 Laplacian; reflecting borders.
+    3. Optionally ``r = clip(round(r / quant_step), -truncate, truncate)`` (Splicebuster-style
+       quantization); the default keeps the plain residual, better for a variance.
+    4. Local variance in a ``window x window`` box, averaged over the residuals.
+    5. ``L = log(v + floor * median(v))``: scale-free, and noise-free flat areas stay finite.
+    6. ``|L - median(L)| / (1.4826 MAD(L))``: a splice can be noisier *or* cleaner than its
+       host, both are inconsistencies; the tampered area is assumed to be the minority.
+
+    Not Splicebuster (no co-occurrences, no EM): a plain statistic, the benchmarks' baseline
+    ``noise_residual_variance``. Returns ``float32`` ``H x W`` z-scores ``>= 0``.
+    """
+    if window < 2:
+        raise ValueError(f"window must be >= 2, got {window}")
+    y = luma(image) * 255.0
+    if residual == "spam3":
+        residuals = _spam3_residuals(y)
+    elif residual == "laplacian":
+        residuals = [ndimage.correlate(y, LAPLACIAN, mode="reflect")]
+    else:
+        raise ValueError(f"unknown residual {residual!r}; choose 'spam3' or 'laplacian'")
+    if quant_step is not None:
+        residuals = [np.round(r / quant_step) for r in residuals]
+        if truncate is not None:
+            residuals = [np.clip(r, -truncate, truncate) for r in residuals]
+    var = np.mean([local_variance(r, int(window)) for r in residuals], axis=0)
+    log_var = np.log(var + floor * float(np.median(var)) + 1e-12)
+    return np.abs(robust_z(log_var))
+
+
+def _iter_highpass(image: np.ndarray):
+    """The :data:`HIGHPASS_FILTERS` residuals one at a time (8-bit units, ``float64``)."""
+    rgb = as_rgb(image)
+    y = (rgb @ _LUMA_WEIGHTS) * 255.0
+    yield from _spam3_residuals(y)
+    yield ndimage.correlate(y, LAPLACIAN, mode="reflect")
+    yield ndimage.correlate1d(ndimage.correlate1d(y, _SECOND, axis=0, mode="reflect"),
+                              _SECOND, axis=1, mode="reflect")
+    del y
+    for c in range(3):
+        yield ndimage.correlate(rgb[..., c] * 255.0, LAPLACIAN, mode="reflect")
+
+
+def highpass_residuals(image: np.ndarray) -> np.ndarray:
+    """The seven :data:`HIGHPASS_FILTERS` residuals, ``float32`` ``7 x H x W`` (8-bit units)."""
+    return np.stack([r.astype(np.float32) for r in _iter_highpass(image)])
+
+
+def local_log_energy(image: np.ndarray, window: int = 16, step: int = 1,
+                     floor: float = 1e-3) -> np.ndarray:
+    """``log`` local variance of each high-pass residual, ``float32`` ``7 x H' x W'``.
+
+    Sampled every ``step`` pixels (``H' = ceil(H / step)``): a ``window``-wide statistic
+    changes little from one pixel to the next, and the samples are all the Gaussian needs.
+    Each channel is floored at ``floor`` times its median, like :func:`noise_level_deviation`.
+    """
+    if window < 2:
+        raise ValueError(f"window must be >= 2, got {window}")
+    out = []
+    for residual in _iter_highpass(image):
+        var = local_variance(residual, int(window))[::step, ::step]
+        out.append(np.log(var + floor * float(np.median(var)) + 1e-12).astype(np.float32))
+    return np.stack(out)
+
+
+def trimmed_mahalanobis(features: np.ndarray, trim: float = 0.2, refits: int = 2,
+                        ridge: float = 1e-3) -> np.ndarray:
+    """Squared Mahalanobis distance of every sample to one robust Gaussian of all of them.
+
+    The Gaussian is refitted ``refits`` times on the ``1 - trim`` closest samples (the
+    concentration steps of Rousseeuw's FastMCD from one start), so a tampered minority does
+    not set the norm. A ``ridge`` of the mean variance keeps the covariance invertible on
+    flat images.
+
+    Args:
+        features: ``D x H x W``.
+    Returns:
+        ``float32`` ``H x W``.
+    """
+    if not 0.0 <= trim < 1.0:
+        raise ValueError(f"trim must be in [0, 1), got {trim}")
+    dim = features.shape[0]
+    samples = features.reshape(dim, -1).T.astype(np.float64)
+    if len(samples) < 2:  # no spread to measure (a tiny image): nothing stands out
+        return np.zeros(features.shape[1:], np.float32)
+    keep = np.ones(len(samples), bool)
+    for fit in range(refits + 1):
+        mean = samples[keep].mean(axis=0)
+        cov = np.atleast_2d(np.cov(samples[keep].T))
+        cov = cov + ridge * np.eye(dim) * max(float(np.trace(cov)) / dim, 1e-12)
+        centred = samples - mean
+        dist = np.einsum("nd,de,ne->n", centred, np.linalg.inv(cov), centred)
+        if fit < refits:
+            keep = dist <= np.quantile(dist, 1.0 - trim)
+            if keep.sum() < 2:
+                break
+    return dist.reshape(features.shape[1:]).astype(np.float32)
+
+
+def noise_spectrum_deviation(image: np.ndarray, window: int = 16, smoothing_sigma: float = 4.0,
+                             step: int = 4) -> np.ndarray:
+    """Robust z-score of how unlike the image's own noise spectrum each neighbourhood is.
+
+    Local log-energies of the seven :data:`HIGHPASS_FILTERS` residuals in ``window x window``
+    boxes every ``step`` pixels, their squared distance to the image's trimmed Gaussian
+    (:func:`trimmed_mahalanobis`), smoothed (Gaussian, ``smoothing_sigma`` pixels),
+    square-rooted, put in robust z-units (signed: a neighbourhood *closer* to the norm than
+    usual is not suspicious) and interpolated back to ``H x W`` (bilinear).
+    """
+    h, w = np.shape(image)[:2]
+    step = max(1, min(int(step), h, w))
+    dist = trimmed_mahalanobis(local_log_energy(image, window, step))
+    dist = ndimage.gaussian_filter(dist, smoothing_sigma / step, mode="reflect")
+    z = robust_z(np.sqrt(np.maximum(dist, 0.0)))
+    return _upsample(z, h, w, step)
+
+
+def _upsample(grid: np.ndarray, height: int, width: int, step: int) -> np.ndarray:
+    """Bilinear interpolation of samples taken at pixels ``0, step, 2 step, ...`` to H x W."""
+    if step == 1:
+        return grid
+    rows = np.minimum(np.arange(height) / step, grid.shape[0] - 1)
+    cols = np.minimum(np.arange(width) / step, grid.shape[1] - 1)
+    r0 = np.minimum(rows.astype(int), max(grid.shape[0] - 2, 0))
+    c0 = np.minimum(cols.astype(int), max(grid.shape[1] - 2, 0))
+    r1 = np.minimum(r0 + 1, grid.shape[0] - 1)
+    c1 = np.minimum(c0 + 1, grid.shape[1] - 1)
+    fr = (rows - r0).astype(np.float32)[:, None]
+    fc = (cols - c0).astype(np.float32)[None, :]
+    top = grid[r0][:, c0] * (1 - fc) + grid[r0][:, c1] * fc
+    bottom = grid[r1][:, c0] * (1 - fc) + grid[r1][:, c1] * fc
+    return (top * (1 - fr) + bottom * fr).astype(np.float32)
+
+
+def noise_statistics_map(image: np.ndarray) -> np.ndarray:
+    """Pixel-wise maximum of the level and spectrum z-scores (either inconsistency counts)."""
+    return np.maximum(noise_spectrum_deviation(image), noise_level_deviation(image))
