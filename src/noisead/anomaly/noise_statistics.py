@@ -66,8 +66,8 @@ HIGHPASS_FILTERS: tuple[str, ...] = (
 )
 
 
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """Validate an image and return it as ``float64`` ``H x W x 3``.
+def as_rgb(image: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """Validate an image and return it as ``H x W x 3`` of ``dtype``.
 
     Accepts ``H x W x 3`` and, for gray data, ``H x W`` or ``H x W x 1`` (replicated). Rejects
     empty or non-finite input, which every statistic here would silently turn into noise.
@@ -79,7 +79,7 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an H x W x 3 (or H x W) image, got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"empty image of shape {arr.shape}")
-    arr = arr.astype(np.float64, copy=False)
+    arr = arr.astype(dtype, copy=False)
     if not np.all(np.isfinite(arr)):
         raise ValueError("image contains NaN or infinite values")
     if arr.shape[2] == 1:
@@ -87,9 +87,9 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     return arr
 
 
-def luma(image: np.ndarray) -> np.ndarray:
-    """BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` as ``float64`` ``H x W`` in ``[0, 1]``."""
-    return as_rgb(image) @ _LUMA_WEIGHTS
+def luma(image: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` as ``H x W`` in ``[0, 1]``."""
+    return as_rgb(image, dtype) @ _LUMA_WEIGHTS.astype(dtype)
 
 
 def local_variance(residual: np.ndarray, window: int) -> np.ndarray:
@@ -131,7 +131,7 @@ def noise_level_deviation(image: np.ndarray, window: int = 32, residual: str = "
     """
     if window < 2:
         raise ValueError(f"window must be >= 2, got {window}")
-    y = luma(image) * 255.0
+    y = luma(image, np.float32) * np.float32(255.0)
     if residual == "spam3":
         residuals = _spam3_residuals(y)
     elif residual == "laplacian":
@@ -148,16 +148,19 @@ def noise_level_deviation(image: np.ndarray, window: int = 32, residual: str = "
 
 
 def _iter_highpass(image: np.ndarray):
-    """The :data:`HIGHPASS_FILTERS` residuals one at a time (8-bit units, ``float64``)."""
-    rgb = as_rgb(image)
-    y = (rgb @ _LUMA_WEIGHTS) * 255.0
+    """The :data:`HIGHPASS_FILTERS` residuals one at a time (8-bit units, ``float32``).
+
+    ``float32`` halves the memory of a large image; SciPy's filters accumulate in double.
+    """
+    rgb = as_rgb(image, np.float32)
+    y = luma(rgb, np.float32) * np.float32(255.0)
     yield from _spam3_residuals(y)
     yield ndimage.correlate(y, LAPLACIAN, mode="reflect")
     yield ndimage.correlate1d(ndimage.correlate1d(y, _SECOND, axis=0, mode="reflect"),
                               _SECOND, axis=1, mode="reflect")
     del y
     for c in range(3):
-        yield ndimage.correlate(rgb[..., c] * 255.0, LAPLACIAN, mode="reflect")
+        yield ndimage.correlate(rgb[..., c] * np.float32(255.0), LAPLACIAN, mode="reflect")
 
 
 def highpass_residuals(image: np.ndarray) -> np.ndarray:
