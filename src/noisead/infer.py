@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from noisead.anomaly.detector import Detector
+from noisead.anomaly.detector import EVIDENCE, Detector
 from noisead.anomaly.score import threshold_mask
 from noisead.io import (
     DEFAULT_MAX_PIXELS,
@@ -58,11 +58,19 @@ class Analysis:
     model: str
     seconds: float
     notes: list[str] = field(default_factory=list)
+    # which statistic set the raw score, per pixel (codes into noisead.anomaly.detector.
+    # EVIDENCE); None for a detector without noise_statistics
+    evidence: np.ndarray | None = None
+
+    def evidence_shares(self) -> dict[str, float]:
+        """Inside the mask, the share of pixels whose score each statistic set."""
+        return evidence_shares(self.evidence, self.mask)
 
     def summary(self) -> dict[str, Any]:
         h, w = self.heatmap.shape
         return {"score": round(self.score, 6), "threshold": self.threshold,
                 "tampered_fraction": round(float(self.mask.mean()), 6),
+                "evidence_in_mask": self.evidence_shares(),
                 "mode": self.mode, "model": self.model, "width": w, "height": h,
                 "seconds": round(self.seconds, 3), "notes": self.notes,
                 "heatmap_max": round(float(self.heatmap.max()), 6),
@@ -73,6 +81,21 @@ class Analysis:
         levels = (50, 90, 99, 100)
         values = np.quantile(self.raw, [q / 100 for q in levels])
         return {q: float(v) for q, v in zip(levels, values, strict=True)}
+
+
+def evidence_shares(evidence: np.ndarray | None, mask: np.ndarray) -> dict[str, float]:
+    """Inside ``mask``, the share of pixels whose score each statistic of ``EVIDENCE`` set.
+
+    Why: it says *what* is inconsistent in a flagged region — its noise level (also raised
+    by saturated, very dark or heavily smoothed content, so read it with the image), the
+    spectrum of its noise (another demosaicing, resampling or JPEG history), or the learned
+    camera fingerprint. Empty without an evidence map or when nothing is flagged.
+    """
+    if evidence is None or not mask.any():
+        return {}
+    counts = np.bincount(evidence[mask], minlength=len(EVIDENCE))
+    return {name: round(float(c) / float(counts.sum()), 4)
+            for name, c in zip(EVIDENCE, counts, strict=True)}
 
 
 def list_models() -> list[str]:
@@ -140,7 +163,7 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
     return Analysis(heatmap=heatmap, mask=threshold_mask(heatmap, thr), score=score,
                     fingerprint=maps.fingerprint, raw=maps.raw, threshold=thr, mode=mode,
                     model=str(detector.info.get("name", "custom")),
-                    seconds=time.monotonic() - t0, notes=notes)
+                    seconds=time.monotonic() - t0, notes=notes, evidence=maps.evidence)
 
 
 # -- rendering ----------------------------------------------------------------------------

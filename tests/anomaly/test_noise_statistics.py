@@ -145,3 +145,34 @@ def test_old_detector_files_load_without_the_fusion() -> None:
     d = DetectorConfig().to_dict()
     d.pop("noise_statistics")
     assert DetectorConfig.from_dict(d).noise_statistics is False
+
+
+def test_evidence_says_which_statistic_set_the_score(rng) -> None:
+    image, _ = _gray_host_colour_region(rng, 96, 96)
+    image = image.astype(np.float32)
+    config = DetectorConfig(patch_size=32, crop_size=64, tile=64, mode="blind",
+                            noise_statistics=True)
+    maps = Detector(create_model("dncnn-tiny"), config).score_image(image)
+    assert maps.evidence is not None and maps.evidence.shape == image.shape[:2]
+    level, spectrum = noise_level_deviation(image), noise_spectrum_deviation(image)
+    code2 = maps.evidence == 2
+    np.testing.assert_allclose(maps.raw[code2], spectrum[code2], rtol=1e-6)
+    code1 = maps.evidence == 1
+    np.testing.assert_allclose(maps.raw[code1], level[code1], rtol=1e-6)
+    assert (spectrum[code1] <= level[code1]).all()
+    assert code2.any()  # the colour-noise region is a spectrum inconsistency
+    learned_only = Detector(create_model("dncnn-tiny"), DetectorConfig(
+        patch_size=32, crop_size=64, tile=64, mode="blind"))
+    assert learned_only.score_image(image).evidence is None
+
+
+def test_evidence_shares_count_only_the_masked_pixels() -> None:
+    from noisead.infer import evidence_shares
+
+    evidence = np.array([[0, 1, 2, 2]], np.uint8)
+    mask = np.array([[False, True, True, True]])
+    shares = evidence_shares(evidence, mask)
+    assert shares == {"learned fingerprint": 0.0, "noise level": round(1 / 3, 4),
+                      "noise spectrum": round(2 / 3, 4)}
+    assert evidence_shares(evidence, np.zeros_like(mask)) == {}
+    assert evidence_shares(None, mask) == {}

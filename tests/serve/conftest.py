@@ -21,7 +21,8 @@ def tiny_detector():
     pristine = [np.random.default_rng(i).random((96, 96, 3), dtype=np.float32)
                 for i in range(4)]
     det = fit_detector(create_model("dncnn-tiny"), pristine,
-                       DetectorConfig(patch_size=32, crop_size=64, tile=128), progress=False)
+                       DetectorConfig(patch_size=32, crop_size=64, tile=128,
+                                      noise_statistics=True), progress=False)
     det.info["name"] = TEST_MODEL_NAME
     return det
 

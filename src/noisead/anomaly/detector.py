@@ -46,7 +46,11 @@ from noisead.anomaly.gaussian import (
     mask_to_blocks,
     phase_classes,
 )
-from noisead.anomaly.noise_statistics import MAD_TO_SIGMA, noise_statistics_map
+from noisead.anomaly.noise_statistics import (
+    MAD_TO_SIGMA,
+    noise_level_deviation,
+    noise_spectrum_deviation,
+)
 from noisead.anomaly.score import Calibration, smooth, two_sided_deviation
 from noisead.anomaly.tiling import Tile, TileSource, iter_tiles, plan_tiles, round_up
 from noisead.models.dncnn import DnCNN
@@ -120,10 +124,17 @@ class DetectorConfig:
                              "(the kept patch stays on the 8x8 grid)")
 
 
+#: The statistics fused with ``noise_statistics``, in the order of ``ScoreMaps.evidence`` codes.
+EVIDENCE = ("learned fingerprint", "noise level", "noise spectrum")
+
+
 @dataclass
 class ScoreMaps:
     raw: np.ndarray          # smoothed squared Mahalanobis distance, H x W
     fingerprint: np.ndarray  # the extractor's output, H x W
+    # with noise_statistics: H x W uint8, index into EVIDENCE of the statistic that set
+    # each pixel's raw score (which trace is inconsistent there); None otherwise
+    evidence: np.ndarray | None = None
 
 
 @dataclass
@@ -285,12 +296,18 @@ class Detector:
         del raw
         if self.config.score_direction == "two-sided":
             smoothed = two_sided_deviation(smoothed)
+        evidence = None
         if self.config.noise_statistics:
             # Same units for all three maps (robust z of a log statistic), then the
             # pixel-wise maximum: whichever trace is inconsistent there raises the score.
             smoothed /= np.float32(MAD_TO_SIGMA)
-            np.maximum(smoothed, noise_statistics_map(image), out=smoothed)
-        return ScoreMaps(smoothed, fingerprint)
+            evidence = np.zeros(smoothed.shape, np.uint8)
+            for code, statistic in ((1, noise_level_deviation), (2, noise_spectrum_deviation)):
+                values = statistic(image)
+                evidence[values > smoothed] = code
+                np.maximum(smoothed, values, out=smoothed)
+                del values
+        return ScoreMaps(smoothed, fingerprint, evidence)
 
     def _embedding_dim(self) -> int:
         """D, from one small forward pass, remembered per choice of taps and channels."""

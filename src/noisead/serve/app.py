@@ -49,6 +49,7 @@ from noisead.infer import (
     ImageTooSmallError,
     analyze,
     colorize,
+    evidence_shares,
     fingerprint_view,
     load_detector,
     overlay,
@@ -127,11 +128,13 @@ class _Result:
     image_u8: np.ndarray           # H x W x 3, the photo as analysed
     heat16: np.ndarray             # H x W uint16, round(calibrated heatmap * 65535)
     pngs: dict[str, bytes]
+    evidence: np.ndarray | None = None  # H x W uint8 codes (see infer.evidence_shares)
     created: float = field(default_factory=time.time)
 
     @property
     def nbytes(self) -> int:
         return (self.image_u8.nbytes + self.heat16.nbytes
+                + (0 if self.evidence is None else self.evidence.nbytes)
                 + sum(len(b) for b in self.pngs.values()))
 
 
@@ -218,7 +221,8 @@ def _render(analysis: Analysis, pixels: np.ndarray) -> _Result:
     summary = _finite(analysis.summary())
     summary["verdict"] = verdict(analysis.score)
     summary["caveat"] = CAVEAT
-    return _Result(summary=summary, image_u8=image_u8, heat16=heat16, pngs=pngs)
+    return _Result(summary=summary, image_u8=image_u8, heat16=heat16, pngs=pngs,
+                   evidence=analysis.evidence)
 
 
 def _finite(obj: Any) -> Any:
@@ -245,6 +249,7 @@ def _zip(result: _Result, rid: str, threshold: float | None) -> bytes:
         summary["model_threshold"] = summary["threshold"]
         summary["threshold"] = threshold
         summary["tampered_fraction"] = round(float(mask.mean()), 6)
+        summary["evidence_in_mask"] = evidence_shares(result.evidence, mask)
     summary["id"] = rid
     summary["files"] = {k: f"{k}.png" for k in _ZIP_KINDS}
     buf = io.BytesIO()
