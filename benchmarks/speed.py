@@ -176,6 +176,20 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         return out
 
     det.score_image = timed_score_image
+    # the fused noise statistics (the detector module's names, so its calls are timed)
+    import noisead.anomaly.detector as detector_module
+
+    stage["noise_statistics"] = 0.0
+
+    def timing(fn):
+        def timed_statistic(*a, **k):
+            dt, out = _timed(lambda: fn(*a, **k))
+            stage["noise_statistics"] += dt
+            return out
+        return timed_statistic
+
+    for name in ("noise_level_deviation", "noise_spectrum_deviation"):
+        setattr(detector_module, name, timing(getattr(detector_module, name)))
     rss_ready = _vm_hwm_mb()
     t_decode, loaded = _timed(lambda: load_image(spec["image"]))
     t_analyze, result = _timed(lambda: analyze(loaded, det, mode=spec["mode"]))
@@ -199,6 +213,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "width": w, "height": h, "mp": w * h / 1e6, "mode": spec["mode"],
         "precision": spec["precision"], "decode": t_decode, "analyze": t_analyze,
         "extractor": ext["seconds"], "score_image": stage["score_image"], "write": t_write,
+        "noise_statistics": stage["noise_statistics"],
         "flops": ext["flops"], "useful_flops": per_pixel * w * h,
         "peak_flops": peak, "rss_ready_mb": rss_ready, "peak_rss_analyze_mb": rss_analyzed,
         "peak_rss_mb": _vm_hwm_mb(),
@@ -284,7 +299,9 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], bf16: list[dict[s
         "Seconds per megapixel (every stage column too), end to end = decode (JPEG q95) + "
         "`analyze()` + `write_outputs()`. *extractor* is the network's forward passes alone (halos "
         "included); *gaussians* is the rest of `score_image` (embedding blocks, "
-        "Mahalanobis, blind fits, stitching, smoothing); *calibrate* is the rest of "
+        "Mahalanobis, blind fits, stitching, smoothing); *noise stats* is the fused noise "
+        "level and spectrum statistics (0 for a detector without them); *calibrate* is "
+        "the rest of "
         "`analyze()`. GFLOP/s counts the extractor's convolutions exactly; *% peak* "
         "compares it with a 2048² `torch.matmul` measured in the same process before and "
         "after (the better of the two; on a shared machine the load can change between "
@@ -293,15 +310,15 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], bf16: list[dict[s
         "Peak RSS is the subprocess's `VmHWM` (Python, torch and the model included), "
         "after decode + `analyze()` and after `write_outputs()`.", "",
         "| image | mode | prec. | s/MP end to end | decode | extractor | gaussians | "
-        "calibrate | write | peak RSS MB analyze / write | extractor GFLOP/s | % peak | halo | "
-        "heatmap AUC |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "noise stats | calibrate | write | peak RSS MB analyze / write | extractor GFLOP/s | "
+        "% peak | halo | heatmap AUC |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         label = f"{r['size']} MP"
         if "error" in r:
             out.append(f"| {label} | {r['mode']} | {r['precision']} | {r['error']} "
-                       "| | | | | | | | | | |")
+                       "| | | | | | | | | | | |")
             continue
         mp = r["mp"]
         total = r["decode"] + r["analyze"] + r["write"]
@@ -309,7 +326,8 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], bf16: list[dict[s
         out.append(
             f"| {label} ({r['width']}x{r['height']}) | {r['mode']} | {r['precision']} | "
             f"**{total / mp:.2f}** | {r['decode'] / mp:.2f} | {r['extractor'] / mp:.2f} | "
-            f"{(r['score_image'] - r['extractor']) / mp:.2f} | "
+            f"{(r['score_image'] - r['extractor'] - r.get('noise_statistics', 0)) / mp:.2f} | "
+            f"{r.get('noise_statistics', 0) / mp:.2f} | "
             f"{(r['analyze'] - r['score_image']) / mp:.2f} | {r['write'] / mp:.2f} | "
             f"{r['peak_rss_analyze_mb']:.0f} / {r['peak_rss_mb']:.0f} | {gflops:.0f} | "
             f"{100 * gflops * 1e9 / r['peak_flops']:.0f}% of {r['peak_flops'] / 1e9:.0f} | "
