@@ -42,3 +42,19 @@ def test_overlay_in_bands_equals_the_whole_image_formula(monkeypatch):
     # pixels below the middle of the scale keep the gray image exactly
     low = (heat <= 0.5) & untouched
     assert np.abs(got[low].astype(int) - np.rint(gray[low] * 255).astype(int)).max() <= 1
+
+
+def test_evidence_in_words_largest_first_and_in_the_batch_report(tmp_path) -> None:
+    from noisead.infer import evidence_text
+    from noisead.report import write_report
+
+    shares = {"learned fingerprint": 0.001, "noise level": 0.22, "noise spectrum": 0.779}
+    assert evidence_text(shares) == "noise spectrum 78%, noise level 22%"
+    assert evidence_text({}) == ""
+    rows = [{"image": "a.png", "output": "a", "score": 0.99, "tampered": "True",
+             "evidence": evidence_text(shares), "seconds": 1.0},
+            {"image": "b.png", "output": "b", "score": 0.2, "tampered": "False",
+             "evidence": "", "seconds": 1.0}]
+    page = write_report(tmp_path, rows, [], model="m", threshold=0.99).read_text()
+    assert "set by: noise spectrum 78%, noise level 22%" in page
+    assert page.count("set by:") == 1  # nothing for an image without a flagged region

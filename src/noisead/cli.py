@@ -55,6 +55,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                            skip_existing=not args.redo, progress=not args.quiet)
     for row in report.done:
         verdict = "TAMPERED?" if row["tampered"] else "no detection"
+        if row["tampered"] and row.get("evidence"):
+            verdict += f"; set by {row['evidence']}"
         print(f"{row['image']}: score {row['score']:.3f} ({verdict}) -> "
               f"{Path(args.output) / row['output']}.*.png")
     for path in report.skipped:

@@ -98,6 +98,12 @@ def evidence_shares(evidence: np.ndarray | None, mask: np.ndarray) -> dict[str, 
             for name, c in zip(EVIDENCE, counts, strict=True)}
 
 
+def evidence_text(shares: dict[str, float]) -> str:
+    """``evidence_shares`` in words, largest first: "noise spectrum 78%, noise level 22%"."""
+    parts = sorted(((v, k) for k, v in shares.items() if v >= 0.005), reverse=True)
+    return ", ".join(f"{k} {round(100 * v)}%" for v, k in parts)
+
+
 def list_models() -> list[str]:
     """Names of the models shipped in the package."""
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
@@ -272,8 +278,9 @@ def analyze_paths(paths: Sequence[str | Path], out_dir: str | Path,
                   skip_existing: bool = True, progress: bool = True) -> BatchReport:
     """Analyse many images; a file that fails is reported and the others are still done.
 
-    Writes ``summary.csv`` (image, score, decision, seconds), ``failures.csv`` and
-    ``report.html`` (thumbnails of image and overlay, scores, failed files) in ``out_dir``.
+    Writes ``summary.csv`` (image, score, decision, what set the flagged scores, seconds),
+    ``failures.csv`` and ``report.html`` (thumbnails of image and overlay, scores, failed
+    files) in ``out_dir``.
     With ``skip_existing`` an image whose JSON already exists is not redone,
     so an interrupted run resumes.
     """
@@ -300,9 +307,10 @@ def analyze_paths(paths: Sequence[str | Path], out_dir: str | Path,
             continue
         report.done.append({"image": str(path), "output": stem, "score": result.score,
                             "tampered": bool(result.mask.any()),
+                            "evidence": evidence_text(result.evidence_shares()),
                             "seconds": round(result.seconds, 3)})
-    _write_csv(out / "summary.csv", ["image", "output", "score", "tampered", "seconds"],
-               report.done)
+    _write_csv(out / "summary.csv",
+               ["image", "output", "score", "tampered", "evidence", "seconds"], report.done)
     _write_csv(out / "failures.csv", ["image", "error"], report.failed)
     from noisead.report import write_report
 

@@ -48,8 +48,9 @@ def write_report(out_dir: Path, rows: list[dict[str, Any]], failures: list[dict[
                  *, model: str, threshold: float) -> Path:
     """Write ``report.html`` in ``out_dir`` (atomically) and return its path.
 
-    ``rows`` need: image, output (file stem), score, tampered, seconds; thumbnails are
-    looked up in ``thumbs/`` and left out where absent (e.g. rows of an older run).
+    ``rows`` need: image, output (file stem), score, tampered, seconds, and may have
+    evidence (which statistics set the flagged scores); thumbnails are looked up in
+    ``thumbs/`` and left out where absent (e.g. rows of an older run).
     """
     esc = html.escape
     body = [f"<h1>noisead report</h1><p>Model <b>{esc(model)}</b>, mask threshold "
@@ -68,6 +69,8 @@ def write_report(out_dir: Path, rows: list[dict[str, Any]], failures: list[dict[
         tampered = str(r["tampered"]).lower() == "true"
         decision = ('<span class="hi">regions above threshold</span>' if tampered
                     else "no region above threshold")
+        if tampered and r.get("evidence"):
+            decision += f"<br><small>set by: {esc(str(r['evidence']))}</small>"
         body.append(f"<tr><td>{cells[0]}</td><td>{cells[1]}</td>"
                     f"<td>{float(r['score']):.3f}</td><td>{decision}</td>"
                     f"<td>{float(r['seconds']):.1f}</td><td>{esc(str(r['image']))}</td></tr>")
