@@ -56,7 +56,7 @@ train: venv
 fit: venv
 	$(PY) scripts/fit_default.py --shared $(SHARED) --data $(DATA) --run runs/dncnn-small \
 	  --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM) --per-camera 3 --max-side 512 --mode reference \
-	  --name default --val $(DATA)/val --noise-statistics \
+	  --name default --val $(DATA)/val --noise-statistics --jpeg-traces \
 	  --out src/noisead/weights/default.safetensors
 
 # The first default (DnCNN 17 x 64 from the AWGN denoiser, raw DBL distances), for comparison.

@@ -50,11 +50,15 @@ def main() -> None:
     ap.add_argument("--noise-statistics", action="store_true",
                     help="fuse the blind noise level/spectrum map into the raw scores "
                          "(with --calibrate-only: switch it on and recalibrate every mode)")
+    ap.add_argument("--jpeg-traces", action="store_true",
+                    help="also fuse the JPEG lattice evidence (implies --noise-statistics; "
+                         "with --calibrate-only: switch it on and recalibrate every mode)")
     args = ap.parse_args()
+    args.noise_statistics = args.noise_statistics or args.jpeg_traces
     if args.calibrate_only:
         return calibrate_only(args.calibrate_only, [args.shared / "cameras",
                                                     args.data / "simcams"],
-                              args.noise_statistics, args.val)
+                              args.noise_statistics, args.val, args.jpeg_traces)
     if not args.holdout or not args.out:
         ap.error("--holdout and --out are required (except with --calibrate-only)")
     if args.denoiser:
@@ -72,7 +76,8 @@ def main() -> None:
                                    set(args.holdout.split(",")), args.per_camera,
                                    args.max_side)
     config = DetectorConfig(mode=args.mode, smoothing_sigma=args.smoothing,
-                            n_features=args.n_features, noise_statistics=args.noise_statistics)
+                            n_features=args.n_features, noise_statistics=args.noise_statistics,
+                            jpeg_traces=args.jpeg_traces)
     training = dict(meta.get("training") or {})
     log = args.run / "log.jsonl" if args.run else None
     if log is not None and log.is_file():  # the validation curve the selection was made on
@@ -94,16 +99,18 @@ def main() -> None:
 
 
 def calibrate_only(path: Path, roots: list[Path], noise_statistics: bool = False,
-                   val_root: Path | None = None) -> None:
+                   val_root: Path | None = None, jpeg_traces: bool = False) -> None:
     """Give a detector fitted before per-mode calibration its other mode's calibration.
 
     With ``noise_statistics``, switch the fusion with the blind noise statistics on and
-    recalibrate every mode (the Gaussians stay as they are); with ``val_root``, recompute
-    the validation figures of the sidecar.
+    recalibrate every mode (the Gaussians stay as they are); ``jpeg_traces`` likewise for
+    the JPEG lattice evidence; with ``val_root``, recompute the validation figures of the
+    sidecar.
     """
     detector = Detector.load(path)
     if noise_statistics:
         detector.config.noise_statistics = True
+        detector.config.jpeg_traces = jpeg_traces
         detector.config.validate()
     pristine = detector.info["pristine"]
     images, _ = pristine_crops(roots, set(pristine["holdout"]), pristine["per_camera"],
@@ -112,7 +119,8 @@ def calibrate_only(path: Path, roots: list[Path], noise_statistics: bool = False
         raise SystemExit(f"{path} was fitted on {pristine['n_images']} images, found "
                          f"{len(images)}: not the same pristine set")
     add_calibrations(detector, images, only_missing=not noise_statistics)
-    key = "recalibrated_with_noise_statistics" if noise_statistics else "calibrations_added"
+    key = ("recalibrated_with_jpeg_traces" if jpeg_traces else
+           "recalibrated_with_noise_statistics" if noise_statistics else "calibrations_added")
     detector.info[key] = {"modes": sorted(MODES), "commit": current_commit(),
                           "command": shlex.join(["python", *sys.argv])}
     if val_root is not None:

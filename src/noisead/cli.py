@@ -102,7 +102,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                             crops_per_image=args.crops_per_image, period=args.period or 8,
                             mode=args.mode, smoothing_sigma=args.smoothing,
                             n_features=args.n_features, threshold=args.threshold,
-                            noise_statistics=args.noise_statistics)
+                            noise_statistics=args.noise_statistics or args.jpeg_traces,
+                            jpeg_traces=args.jpeg_traces)
     if args.untied:
         config.period = config.patch_size
     images = expand_inputs(args.pristine)
@@ -240,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--noise-statistics", action="store_true",
                    help="fuse the blind noise level and spectrum statistics into the scores "
                         "(pixel-wise maximum of robust z-scores; the shipped default does)")
+    f.add_argument("--jpeg-traces", action="store_true",
+                   help="also fuse the JPEG lattice evidence: blocks off the image's own JPEG "
+                        "quantization lattice score high (implies --noise-statistics; the "
+                        "shipped default does)")
     f.add_argument("--max-images", type=int, default=None)
     f.set_defaults(func=cmd_fit)
 

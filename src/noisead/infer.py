@@ -88,8 +88,9 @@ def evidence_shares(evidence: np.ndarray | None, mask: np.ndarray) -> dict[str, 
 
     Why: it says *what* is inconsistent in a flagged region — its noise level (also raised
     by saturated, very dark or heavily smoothed content, so read it with the image), the
-    spectrum of its noise (another demosaicing, resampling or JPEG history), or the learned
-    camera fingerprint. Empty without an evidence map or when nothing is flagged.
+    spectrum of its noise (another demosaicing, resampling or JPEG history), blocks off the
+    image's own JPEG quantization lattice (pasted from elsewhere, or re-synthesized), or the
+    learned camera fingerprint. Empty without an evidence map or when nothing is flagged.
     """
     if evidence is None or not mask.any():
         return {}

@@ -173,6 +173,6 @@ def test_evidence_shares_count_only_the_masked_pixels() -> None:
     mask = np.array([[False, True, True, True]])
     shares = evidence_shares(evidence, mask)
     assert shares == {"learned fingerprint": 0.0, "noise level": round(1 / 3, 4),
-                      "noise spectrum": round(2 / 3, 4)}
+                      "noise spectrum": round(2 / 3, 4), "JPEG lattice": 0.0}
     assert evidence_shares(evidence, np.zeros_like(mask)) == {}
     assert evidence_shares(None, mask) == {}
