@@ -157,3 +157,27 @@ def test_detector_config_needs_noise_statistics_for_jpeg_traces() -> None:
     for key in ("jpeg_traces", "jpeg_window", "jpeg_host_discount"):
         d.pop(key)
     assert DetectorConfig.from_dict(d).jpeg_traces is False   # files saved before it
+
+
+def test_a_quarter_turn_keeps_the_lattice(rng) -> None:
+    """EXIF orientation is applied on decoding: a rotated JPEG must still be read."""
+    host = _jpeg(_textured(rng, 200, 236), 80)
+    paste = _textured(rng, 200, 236)
+    mask = np.zeros((200, 236), bool)
+    mask[40:120, 60:160] = True
+    forged = np.rot90(np.where(mask[..., None], paste, host))
+    score = jpeg_lattice_deviation(np.ascontiguousarray(forged) / 255.0)
+    assert score is not None
+    assert roc_auc_score(np.rot90(mask).ravel(), score.ravel()) > 0.97
+
+
+def test_a_finer_recompression_keeps_the_first_lattice(rng) -> None:
+    """Aligned double JPEG: the host's first (coarser) steps survive a finer second pass,
+    so a region compressed only by the second is still off the lattice that is found."""
+    host = _jpeg(_textured(rng, 256, 256), 75)
+    mask = np.zeros((256, 256), bool)
+    mask[64:160, 96:208] = True
+    forged = _jpeg(np.where(mask[..., None], _textured(rng, 256, 256), host), 95)
+    score = jpeg_lattice_deviation(forged / 255.0)
+    assert score is not None
+    assert roc_auc_score(mask.ravel(), score.ravel()) > 0.95

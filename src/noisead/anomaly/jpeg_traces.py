@@ -220,7 +220,7 @@ def jpeg_lattice(image: np.ndarray) -> JpegLattice | None:
     Pixel values must be the decoded 8-bit ones (``k / 255``); an image that is not on
     that grid (16-bit, resampled floats) has no lattice to find and gives ``None``.
     """
-    img = np.asarray(image)
+    img = as_rgb(image, np.float32)  # validates: H x W (x 1 or 3), finite, not empty
     if img.shape[0] < 4 * BLOCK or img.shape[1] < 4 * BLOCK:
         return None
     values = img[::7, ::7].astype(np.float64) * 255.0
@@ -274,11 +274,11 @@ def jpeg_lattice_deviation(image: np.ndarray, *, window: int = 3,
     Blocks with a saturated pixel are left neutral. Pixels outside the full-block grid take
     the nearest block's score. ``None`` when the image shows no JPEG lattice.
     """
+    img = as_rgb(image, np.float32)
     if lattice is None:
-        lattice = jpeg_lattice(image)
+        lattice = jpeg_lattice(img)
     if lattice is None:
         return None
-    img = np.asarray(image)
     luma = _luma_255(img)
     coef = block_dct(luma, lattice.offset)
     llr, _ = block_log_likelihood_ratio(coef, lattice)

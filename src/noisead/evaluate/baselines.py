@@ -18,7 +18,11 @@ The baselines (see each docstring for the exact recipe and its source):
   local noise-*spectrum* statistic (seven fixed high-pass residuals, one trimmed Gaussian
   fitted on the image); our own, and what the default detector fuses with its learned map.
 
-The last two live in :mod:`noisead.anomaly.noise_statistics`, since the detector uses them.
+* :func:`jpeg_lattice_map` — per 8x8 block, the log-likelihood ratio of "off" against "on"
+  the image's own JPEG quantization lattice (Lin et al. 2009; Bianchi & Piva 2012, in a
+  simple training-free form); zero everywhere for an image that shows no lattice.
+
+These three live in :mod:`noisead.anomaly`, since the detector uses them.
 
 All of them are deterministic and need only NumPy, SciPy and Pillow (the wavelet step is
 implemented here, so PyWavelets is not required).
@@ -33,6 +37,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from noisead.anomaly.jpeg_traces import jpeg_lattice_deviation
 from noisead.anomaly.noise_statistics import (
     as_rgb as _as_rgb,
 )
@@ -48,6 +53,7 @@ __all__ = [
     "HAAR_DEC_LO",
     "dwt_hh",
     "ela",
+    "jpeg_lattice_map",
     "luma",
     "noi1",
     "noi1_block_sigma",
@@ -274,10 +280,18 @@ def ela(
 noise_residual_variance = noise_level_deviation
 
 
+def jpeg_lattice_map(image: np.ndarray) -> np.ndarray:
+    """The JPEG lattice evidence alone (:func:`noisead.anomaly.jpeg_traces.jpeg_lattice_deviation`),
+    zeros where the image shows no JPEG lattice (an uninformative map: AUC 0.5)."""
+    score = jpeg_lattice_deviation(image)
+    return score if score is not None else np.zeros(np.asarray(image).shape[:2], np.float32)
+
+
 #: Benchmark-table row name -> baseline with its default parameters.
 BASELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "noi1": noi1,
     "ela": ela,
     "noise_residual_variance": noise_residual_variance,
     "noise_statistics": noise_statistics_map,
+    "jpeg_lattice": jpeg_lattice_map,
 }
