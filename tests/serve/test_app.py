@@ -165,9 +165,10 @@ def test_zip_at_another_threshold_redoes_the_mask(client, result):
     assert summary["threshold"] == 0.0
     assert summary["model_threshold"] == pytest.approx(0.99)
     assert summary["tampered_fraction"] == 1.0
-    # what set the scores, now over every pixel: three shares that add up to one
+    # what set the scores, now over every pixel: one share per statistic, adding up to one
     shares = summary["evidence_in_mask"]
-    assert set(shares) == {"learned fingerprint", "noise level", "noise spectrum"}
+    assert set(shares) == {"learned fingerprint", "noise level", "noise spectrum",
+                           "JPEG lattice"}
     assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3)
     assert client.get(result["urls"]["zip"] + "?threshold=2").status_code == 400
 
