@@ -98,11 +98,21 @@ class JpegLattice:
         return int((self.steps >= MIN_STEP).sum())
 
 
-def _luma_255(image: np.ndarray) -> np.ndarray:
-    """JPEG's luma (BT.601, full range) minus 128, from an image in [0, 1]."""
-    rgb = as_rgb(image).astype(np.float32) * np.float32(255.0)
-    y = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
-    return y - np.float32(128.0)
+def _decoded_planes(image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """JPEG's luma (BT.601, full range) minus 128, and the saturated pixels (a channel at 0
+    or 255), of an image in [0, 1]; ``None`` when the image is too small to hold a lattice
+    or its values are not 8-bit ones (``k / 255``: 16-bit, resampled floats)."""
+    img = as_rgb(image, np.float32)  # validates: H x W (x 1 or 3), finite, not empty
+    if img.shape[0] < 4 * BLOCK or img.shape[1] < 4 * BLOCK:
+        return None
+    sample = img[::7, ::7] * np.float32(255.0)
+    if np.abs(sample - np.round(sample)).mean() > 0.01:
+        return None
+    luma = img @ (np.array([0.299, 0.587, 0.114], np.float32) * np.float32(255.0))
+    luma -= np.float32(128.0)
+    saturated = (img <= np.float32(0.5 / 255)).any(axis=-1)
+    saturated |= (img >= np.float32(254.5 / 255)).any(axis=-1)
+    return luma, saturated
 
 
 def block_dct(luma: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
@@ -121,14 +131,12 @@ def block_dct(luma: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     return fft.dctn(blocks, axes=(2, 3), norm="ortho", workers=-1).astype(np.float32)
 
 
-def _clipped_blocks(image: np.ndarray, offset: tuple[int, int], shape: tuple[int, int]
-                    ) -> np.ndarray:
+def _clipped_blocks(saturated: np.ndarray, offset: tuple[int, int],
+                    shape: tuple[int, int]) -> np.ndarray:
     """Blocks with a saturated pixel (0 or 255): clipping moves them off their lattice."""
-    rgb = as_rgb(image)
-    sat = (rgb <= 0.5 / 255).any(axis=-1) | (rgb >= 254.5 / 255).any(axis=-1)
     dy, dx = offset
     h, w = shape
-    sat = sat[dy:dy + h * BLOCK, dx:dx + w * BLOCK].reshape(h, BLOCK, w, BLOCK)
+    sat = saturated[dy:dy + h * BLOCK, dx:dx + w * BLOCK].reshape(h, BLOCK, w, BLOCK)
     return sat.any(axis=(1, 3))
 
 
@@ -214,28 +222,31 @@ def estimate_quantization(coefficients: np.ndarray, *, max_blocks: int = 20000, 
     return steps.reshape(BLOCK, BLOCK), noise.reshape(BLOCK, BLOCK)
 
 
+def _find_lattice(luma: np.ndarray, saturated: np.ndarray
+                  ) -> tuple[JpegLattice, np.ndarray, np.ndarray] | None:
+    """The lattice, with the block DCTs and clipped blocks computed on the way."""
+    offset = find_jpeg_grid(luma)
+    coef = block_dct(luma, offset)
+    clipped = _clipped_blocks(saturated, offset, coef.shape[:2])
+    usable = coef[~clipped]
+    if usable.shape[0] < MIN_COEFFICIENTS:
+        return None
+    steps, noise = estimate_quantization(usable)
+    lattice = JpegLattice(offset, steps, noise)
+    if lattice.n_frequencies < MIN_FREQUENCIES:
+        return None
+    return lattice, coef, clipped
+
+
 def jpeg_lattice(image: np.ndarray) -> JpegLattice | None:
     """The image's JPEG grid and steps, or ``None`` when it shows no JPEG lattice.
 
     Pixel values must be the decoded 8-bit ones (``k / 255``); an image that is not on
     that grid (16-bit, resampled floats) has no lattice to find and gives ``None``.
     """
-    img = as_rgb(image, np.float32)  # validates: H x W (x 1 or 3), finite, not empty
-    if img.shape[0] < 4 * BLOCK or img.shape[1] < 4 * BLOCK:
-        return None
-    values = img[::7, ::7].astype(np.float64) * 255.0
-    if np.abs(values - np.round(values)).mean() > 0.01:  # not 8-bit pixel values
-        return None
-    luma = _luma_255(img)
-    offset = find_jpeg_grid(luma)
-    coef = block_dct(luma, offset)
-    clipped = _clipped_blocks(img, offset, coef.shape[:2])
-    usable = coef[~clipped]
-    if usable.shape[0] < MIN_COEFFICIENTS:
-        return None
-    steps, noise = estimate_quantization(usable)
-    lattice = JpegLattice(offset, steps, noise)
-    return lattice if lattice.n_frequencies >= MIN_FREQUENCIES else None
+    planes = _decoded_planes(image)
+    found = None if planes is None else _find_lattice(*planes)
+    return None if found is None else found[0]
 
 
 def block_log_likelihood_ratio(coefficients: np.ndarray, lattice: JpegLattice
@@ -274,19 +285,26 @@ def jpeg_lattice_deviation(image: np.ndarray, *, window: int = 3,
     Blocks with a saturated pixel are left neutral. Pixels outside the full-block grid take
     the nearest block's score. ``None`` when the image shows no JPEG lattice.
     """
-    img = as_rgb(image, np.float32)
-    if lattice is None:
-        lattice = jpeg_lattice(img)
-    if lattice is None:
+    h, w = np.asarray(image).shape[:2]
+    planes = _decoded_planes(image)
+    if planes is None:
         return None
-    luma = _luma_255(img)
-    coef = block_dct(luma, lattice.offset)
+    luma, saturated = planes
+    if lattice is None:
+        found = _find_lattice(luma, saturated)
+        if found is None:
+            return None
+        lattice, coef, clipped = found
+    else:
+        coef = block_dct(luma, lattice.offset)
+        clipped = _clipped_blocks(saturated, lattice.offset, coef.shape[:2])
+    del luma, saturated
     llr, _ = block_log_likelihood_ratio(coef, lattice)
-    llr[_clipped_blocks(img, lattice.offset, llr.shape)] = 0.0
+    del coef
+    llr[clipped] = 0.0
     total = ndimage.uniform_filter(llr, size=window, mode="constant") * np.float32(window ** 2)
     z = np.sign(total) * np.sqrt(2.0 * np.abs(total))
     # Blocks to pixels: each pixel takes its block's value; borders the nearest block's.
-    h, w = img.shape[:2]
     dy, dx = lattice.offset
     rows = np.clip((np.arange(h) - dy) // BLOCK, 0, z.shape[0] - 1)
     cols = np.clip((np.arange(w) - dx) // BLOCK, 0, z.shape[1] - 1)
