@@ -164,7 +164,7 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
                      f"{mode}-mode heatmap values and the image score are not false-alarm "
                      "rates (refit it to calibrate both modes)")
     heatmap = pixel_cal(maps.raw)
-    stat = detector.image_statistic(maps.raw)
+    stat = detector.image_statistic(maps)
     score = float(image_cal([stat])[0]) if image_cal else stat
     thr = detector.config.threshold if threshold is None else float(threshold)
     return Analysis(heatmap=heatmap, mask=threshold_mask(heatmap, thr), score=score,

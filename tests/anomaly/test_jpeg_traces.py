@@ -181,3 +181,29 @@ def test_a_finer_recompression_keeps_the_first_lattice(rng) -> None:
     score = jpeg_lattice_deviation(forged / 255.0)
     assert score is not None
     assert roc_auc_score(mask.ravel(), score.ravel()) > 0.95
+
+
+def test_image_statistic_discounts_what_the_lattice_vouches_for(rng) -> None:
+    from scipy import ndimage
+
+    from noisead.anomaly.detector import JPEG_SMOOTHING_SIGMA, Detector, DetectorConfig
+    from noisead.models.registry import create_model
+
+    image, _ = _forged_jpeg(rng)
+    config = dict(patch_size=32, crop_size=64, tile=64, mode="blind", noise_statistics=True)
+    extractor = create_model("dncnn-tiny")
+    plain = Detector(extractor, DetectorConfig(**config)).score_image(image)
+    detector = Detector(extractor, DetectorConfig(**config, jpeg_traces=True,
+                                                  jpeg_image_discount=0.5))
+    maps = detector.score_image(image)
+    z = ndimage.gaussian_filter(jpeg_lattice_deviation(image), JPEG_SMOOTHING_SIGMA)
+    want = np.quantile(np.maximum(plain.raw - 0.5 * np.maximum(-z, 0), z), 0.99)
+    assert maps.image_statistic == pytest.approx(want, rel=1e-5)
+    assert detector.image_statistic(maps) == maps.image_statistic
+    # the heatmap itself is not discounted (jpeg_host_discount 0): only the image score is
+    np.testing.assert_allclose(maps.raw, np.maximum(plain.raw, z), rtol=1e-6)
+    # no lattice: the plain quantile of the raw map
+    raw_image = _textured(rng, 96, 96).astype(np.float32) / 255
+    maps = detector.score_image(raw_image)
+    assert maps.image_statistic is None
+    assert detector.image_statistic(maps) == pytest.approx(np.quantile(maps.raw, 0.99))

@@ -94,6 +94,7 @@ class DetectorConfig:
     jpeg_traces: bool = False             # fuse the JPEG lattice map (needs noise_statistics)
     jpeg_window: int = 3                  # blocks per side of the lattice evidence window
     jpeg_host_discount: float = 0.0       # how much host-lattice evidence lowers the others
+    jpeg_image_discount: float = 0.5      # the same, for the image score's map only
     mode: str = "blind"
     blind_trim: float = 0.2               # fraction of most anomalous pixels left out of refit
     blind_prior: float = 1.0              # weight of the reference covariance, in units of D
@@ -128,8 +129,8 @@ class DetectorConfig:
         if self.jpeg_traces and not self.noise_statistics:
             raise ValueError("jpeg_traces is fused with the noise statistics: it needs "
                              "noise_statistics=True")
-        if self.jpeg_window < 1 or self.jpeg_host_discount < 0:
-            raise ValueError("jpeg_window must be >= 1 and jpeg_host_discount >= 0")
+        if self.jpeg_window < 1 or self.jpeg_host_discount < 0 or self.jpeg_image_discount < 0:
+            raise ValueError("jpeg_window must be >= 1 and the JPEG discounts >= 0")
         if self.patch_size % self.period:
             raise ValueError("period must divide patch_size")
         if self.crop_size < self.patch_size or (self.crop_size - self.patch_size) % 16:
@@ -151,6 +152,9 @@ class ScoreMaps:
     # with noise_statistics: H x W uint8, index into EVIDENCE of the statistic that set
     # each pixel's raw score (which trace is inconsistent there); None otherwise
     evidence: np.ndarray | None = None
+    # the raw image statistic, where it is not simply a quantile of ``raw`` (with the JPEG
+    # lattice fused: a quantile of the map with the image discount); None otherwise
+    image_statistic: float | None = None
 
 
 @dataclass
@@ -324,11 +328,14 @@ class Detector:
                 np.maximum(smoothed, values, out=smoothed)
                 del values
             if self.config.jpeg_traces:
-                self._fuse_jpeg(image, smoothed, evidence)
+                image_stat = self._fuse_jpeg(image, smoothed, evidence)
+                return ScoreMaps(smoothed, fingerprint, evidence, image_stat)
         return ScoreMaps(smoothed, fingerprint, evidence)
 
-    def _fuse_jpeg(self, image: np.ndarray, fused: np.ndarray, evidence: np.ndarray) -> None:
-        """Fold the JPEG lattice evidence into the fused map, in place.
+    def _fuse_jpeg(self, image: np.ndarray, fused: np.ndarray, evidence: np.ndarray
+                   ) -> float | None:
+        """Fold the JPEG lattice evidence into the fused map, in place; return the image
+        statistic (``None``: no lattice, the plain quantile of the map).
 
         Where the image shows a JPEG lattice, a block off it is evidence of a foreign region
         (the map takes the larger of the two scores), and a block on it is evidence of the
@@ -338,15 +345,28 @@ class Detector:
         localizes better in images saved losslessly after the edit (pixel AUC +0.013) but
         worse after a recompression (-0.05 at quality 90), where the last compression puts
         the pasted region on the host's lattice too and the discount hides it.
+
+        The image score is another matter: there the discount (``jpeg_image_discount``,
+        0.5) separates forged from pristine images better in every condition tried on the
+        validation sets, recompressed ones included (detection AUC against no discount:
+        0.865 -> 0.926 clean, 0.690 -> 0.807 at quality 95, 0.657 -> 0.719 at 90): on a
+        pristine JPEG the noise statistics' tails are content, which the lattice vouches
+        for. So the image statistic is the quantile of the map with that discount, while
+        the heatmap keeps ``jpeg_host_discount``.
         """
         z = jpeg_lattice_deviation(image, window=self.config.jpeg_window)
         if z is None:
-            return
+            return None
         z = ndimage.gaussian_filter(z, JPEG_SMOOTHING_SIGMA)
-        discount = np.float32(self.config.jpeg_host_discount)
-        fused -= discount * np.maximum(-z, np.float32(0.0))
+        host = np.maximum(-z, np.float32(0.0))
+        image_map = np.maximum(fused - np.float32(self.config.jpeg_image_discount) * host, z)
+        statistic = float(np.quantile(image_map, self.config.image_quantile))
+        del image_map
+        fused -= np.float32(self.config.jpeg_host_discount) * host
+        del host
         evidence[z > fused] = EVIDENCE.index("JPEG lattice")
         np.maximum(fused, z, out=fused)
+        return statistic
 
     def _embedding_dim(self) -> int:
         """D, from one small forward pass, remembered per choice of taps and channels."""
@@ -446,8 +466,14 @@ class Detector:
                 put(raw, t, self._score_blocks(g, blocks, t, [(0, 0)]))
                 del blocks
 
-    def image_statistic(self, raw: np.ndarray) -> float:
-        return float(np.quantile(raw, self.config.image_quantile))
+    def image_statistic(self, maps: ScoreMaps | np.ndarray) -> float:
+        """The raw image statistic that the image calibration maps to a score: the
+        ``image_quantile`` of the raw map, unless the fusion computed its own."""
+        if isinstance(maps, ScoreMaps):
+            if maps.image_statistic is not None:
+                return maps.image_statistic
+            maps = maps.raw
+        return float(np.quantile(maps, self.config.image_quantile))
 
     def calibrations_for(self, mode: str) -> tuple[Calibration | None, Calibration | None, bool]:
         """(pixel calibration, image calibration, whether they were fitted in ``mode``).

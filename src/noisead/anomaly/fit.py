@@ -64,9 +64,9 @@ def calibrate(detector: Detector, images: Sequence[ImageSource], mode: str,
     """(pixel, image-score) calibrations of ``mode``'s raw scores on pristine ``images``."""
     maps, stats = [], []
     for src in tqdm(images, desc=f"calibrating ({mode})", disable=not progress):
-        raw = detector.score_image(_as_array(src), mode).raw
-        maps.append(raw)
-        stats.append(np.array([detector.image_statistic(raw)]))
+        scored = detector.score_image(_as_array(src), mode)
+        maps.append(scored.raw)
+        stats.append(np.array([detector.image_statistic(scored)]))
     seed = detector.config.seed
     return Calibration.fit(maps, seed=seed), Calibration.fit(stats, seed=seed)
 
