@@ -207,3 +207,21 @@ def test_image_statistic_discounts_what_the_lattice_vouches_for(rng) -> None:
     maps = detector.score_image(raw_image)
     assert maps.image_statistic is None
     assert detector.image_statistic(maps) == pytest.approx(np.quantile(maps.raw, 0.99))
+
+
+def test_jpeg_settings_survive_save_and_load(rng, tmp_path) -> None:
+    from noisead.anomaly.detector import Detector, DetectorConfig
+    from noisead.anomaly.fit import fit_detector
+    from noisead.models.registry import create_model
+
+    pristine = [_jpeg(_textured(rng, 96, 96), 85).astype(np.float32) / 255 for _ in range(3)]
+    config = DetectorConfig(patch_size=32, crop_size=64, tile=128, noise_statistics=True,
+                            jpeg_traces=True, jpeg_window=2, jpeg_image_discount=0.25)
+    detector = fit_detector(create_model("dncnn-tiny"), pristine, config, progress=False)
+    detector.save(tmp_path / "d.safetensors")
+    loaded = Detector.load(tmp_path / "d.safetensors")
+    assert loaded.config == detector.config
+    image, _ = _forged_jpeg(rng)
+    a, b = detector.score_image(image), loaded.score_image(image)
+    np.testing.assert_array_equal(a.raw, b.raw)
+    assert a.image_statistic == b.image_statistic is not None

@@ -22,7 +22,8 @@ def tiny_detector():
                 for i in range(4)]
     det = fit_detector(create_model("dncnn-tiny"), pristine,
                        DetectorConfig(patch_size=32, crop_size=64, tile=128,
-                                      noise_statistics=True), progress=False)
+                                      noise_statistics=True, jpeg_traces=True),
+                       progress=False)
     det.info["name"] = TEST_MODEL_NAME
     return det
 
