@@ -188,7 +188,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             return out
         return timed_statistic
 
-    for name in ("noise_level_deviation", "noise_spectrum_deviation"):
+    for name in ("noise_level_deviation", "noise_spectrum_deviation",
+                 "jpeg_lattice_deviation"):
         setattr(detector_module, name, timing(getattr(detector_module, name)))
     rss_ready = _vm_hwm_mb()
     t_decode, loaded = _timed(lambda: load_image(spec["image"]))
@@ -300,7 +301,8 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], bf16: list[dict[s
         "`analyze()` + `write_outputs()`. *extractor* is the network's forward passes alone (halos "
         "included); *gaussians* is the rest of `score_image` (embedding blocks, "
         "Mahalanobis, blind fits, stitching, smoothing); *noise stats* is the fused noise "
-        "level and spectrum statistics (0 for a detector without them); *calibrate* is "
+        "level, spectrum and JPEG lattice statistics (0 for a detector without them; the "
+        "lattice's smoothing is in *gaussians*); *calibrate* is "
         "the rest of "
         "`analyze()`. GFLOP/s counts the extractor's convolutions exactly; *% peak* "
         "compares it with a 2048² `torch.matmul` measured in the same process before and "
