@@ -154,7 +154,8 @@ def test_detector_config_needs_noise_statistics_for_jpeg_traces() -> None:
     with pytest.raises(ValueError, match="noise_statistics"):
         DetectorConfig(jpeg_traces=True).validate()
     d = DetectorConfig().to_dict()
-    for key in ("jpeg_traces", "jpeg_window", "jpeg_host_discount"):
+    for key in ("jpeg_traces", "jpeg_window", "jpeg_host_discount", "jpeg_image_discount",
+                "jpeg_image_weight"):
         d.pop(key)
     assert DetectorConfig.from_dict(d).jpeg_traces is False   # files saved before it
 
@@ -194,10 +195,11 @@ def test_image_statistic_discounts_what_the_lattice_vouches_for(rng) -> None:
     extractor = create_model("dncnn-tiny")
     plain = Detector(extractor, DetectorConfig(**config)).score_image(image)
     detector = Detector(extractor, DetectorConfig(**config, jpeg_traces=True,
-                                                  jpeg_image_discount=0.5))
+                                                  jpeg_image_discount=0.5,
+                                                  jpeg_image_weight=1.5))
     maps = detector.score_image(image)
     z = ndimage.gaussian_filter(jpeg_lattice_deviation(image), JPEG_SMOOTHING_SIGMA)
-    want = np.quantile(np.maximum(plain.raw - 0.5 * np.maximum(-z, 0), z), 0.99)
+    want = np.quantile(np.maximum(plain.raw - 0.5 * np.maximum(-z, 0), 1.5 * z), 0.99)
     assert maps.image_statistic == pytest.approx(want, rel=1e-5)
     assert detector.image_statistic(maps) == maps.image_statistic
     # the heatmap itself is not discounted (jpeg_host_discount 0): only the image score is
