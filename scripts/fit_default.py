@@ -111,11 +111,12 @@ def calibrate_only(path: Path, roots: list[Path], noise_statistics: bool = False
     if noise_statistics:
         detector.config.noise_statistics = True
         detector.config.jpeg_traces = jpeg_traces
-        if jpeg_traces:  # the current defaults of every JPEG setting, not the file's
-            fresh = DetectorConfig()
-            for key in ("jpeg_window", "jpeg_host_discount", "jpeg_image_discount",
-                        "jpeg_image_weight"):
-                setattr(detector.config, key, getattr(fresh, key))
+        # the current defaults of the fusion and image-score settings, not the file's
+        fresh = DetectorConfig()
+        keys = ("jpeg_window", "jpeg_host_discount", "jpeg_image_discount",
+                "jpeg_image_weight") if jpeg_traces else ()
+        for key in (*keys, "image_smoothing"):
+            setattr(detector.config, key, getattr(fresh, key))
         detector.config.validate()
     pristine = detector.info["pristine"]
     images, _ = pristine_crops(roots, set(pristine["holdout"]), pristine["per_camera"],

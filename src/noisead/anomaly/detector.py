@@ -56,7 +56,7 @@ from noisead.anomaly.noise_statistics import (
     noise_level_deviation,
     noise_spectrum_deviation,
 )
-from noisead.anomaly.score import Calibration, smooth, two_sided_deviation
+from noisead.anomaly.score import Calibration, region_quantile, smooth, two_sided_deviation
 from noisead.anomaly.tiling import Tile, TileSource, iter_tiles, plan_tiles, round_up
 from noisead.models.dncnn import DnCNN
 from noisead.models.registry import (
@@ -101,6 +101,8 @@ class DetectorConfig:
     blind_prior: float = 1.0              # weight of the reference covariance, in units of D
     threshold: float = 0.99               # on the calibrated heatmap
     image_quantile: float = 0.99          # image statistic: this quantile of the raw map
+    # ... of the map smoothed by a Gaussian of this many pixels (see score.region_quantile)
+    image_smoothing: float = 16.0
     tile: int = 512
     precision: str = "auto"
     seed: int = 0
@@ -114,6 +116,7 @@ class DetectorConfig:
     def from_dict(cls, d: dict[str, Any]) -> DetectorConfig:
         d = dict(d)
         d.setdefault("score_direction", "upper")  # files saved before the option existed
+        d.setdefault("image_smoothing", 0.0)      # ditto: their calibration is unsmoothed
         if d.get("taps"):
             d["taps"] = tuple(d["taps"])
         return cls(**d)
@@ -134,6 +137,8 @@ class DetectorConfig:
                 or self.jpeg_image_discount < 0 or self.jpeg_image_weight <= 0):
             raise ValueError("jpeg_window must be >= 1, the JPEG discounts >= 0 and "
                              "jpeg_image_weight > 0")
+        if self.image_smoothing < 0:
+            raise ValueError("image_smoothing must be >= 0")
         if self.patch_size % self.period:
             raise ValueError("period must divide patch_size")
         if self.crop_size < self.patch_size or (self.crop_size - self.patch_size) % 16:
@@ -366,7 +371,8 @@ class Detector:
         host = np.maximum(-z, np.float32(0.0))
         image_map = np.maximum(fused - np.float32(self.config.jpeg_image_discount) * host,
                                np.float32(self.config.jpeg_image_weight) * z)
-        statistic = float(np.quantile(image_map, self.config.image_quantile))
+        statistic = region_quantile(image_map, self.config.image_quantile,
+                                    self.config.image_smoothing)
         del image_map
         fused -= np.float32(self.config.jpeg_host_discount) * host
         del host
@@ -474,12 +480,13 @@ class Detector:
 
     def image_statistic(self, maps: ScoreMaps | np.ndarray) -> float:
         """The raw image statistic that the image calibration maps to a score: the
-        ``image_quantile`` of the raw map, unless the fusion computed its own."""
+        ``image_quantile`` of the raw map smoothed by ``image_smoothing`` pixels, unless
+        the fusion computed its own (from another map, summarised the same way)."""
         if isinstance(maps, ScoreMaps):
             if maps.image_statistic is not None:
                 return maps.image_statistic
             maps = maps.raw
-        return float(np.quantile(maps, self.config.image_quantile))
+        return region_quantile(maps, self.config.image_quantile, self.config.image_smoothing)
 
     def calibrations_for(self, mode: str) -> tuple[Calibration | None, Calibration | None, bool]:
         """(pixel calibration, image calibration, whether they were fitted in ``mode``).

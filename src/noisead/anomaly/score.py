@@ -28,6 +28,34 @@ def smooth(score: np.ndarray, sigma: float) -> np.ndarray:
                                    mode="reflect", truncate=3.0)
 
 
+def region_quantile(score: np.ndarray, quantile: float, sigma: float) -> float:
+    """The ``quantile`` of ``score`` smoothed by a Gaussian of ``sigma`` pixels.
+
+    Why smooth before the image statistic: a forged region is a compact blob of high
+    scores, while the high scores of a pristine image are mostly scattered texture, which
+    the smoothing averages away. (On the validation sets, sigma 16 raised the mean
+    detection AUC from 0.964 to 0.980 on clean images, 0.873 to 0.890 after JPEG 95 and
+    0.767 to 0.774 after JPEG 90; docs/BENCHMARKS.md, session 7.)
+
+    For speed on large maps, a ``sigma`` of 8 or more is applied to the map reduced by
+    block means of ``f = sigma // 4`` pixels with ``sigma / f`` (the same low-pass to
+    within the block size): 0.1 s instead of 1.5 s at 12 MP. ``sigma=0``: the plain
+    quantile.
+    """
+    score = score.astype(np.float32, copy=False)
+    if sigma <= 0:
+        return float(np.quantile(score, quantile))
+    factor = int(sigma // 4) if sigma >= 8 else 1
+    h, w = score.shape
+    if factor > 1 and min(h, w) >= 4 * factor:
+        hh, ww = h - h % factor, w - w % factor
+        score = score[:hh, :ww].reshape(hh // factor, factor, ww // factor, factor).mean(
+            axis=(1, 3))
+        sigma = sigma / factor
+    smoothed = ndimage.gaussian_filter(score, sigma=sigma, mode="reflect", truncate=3.0)
+    return float(np.quantile(smoothed, quantile))
+
+
 def two_sided_deviation(score: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Robust distance of the log score from the image's own median, in MAD units.
 
