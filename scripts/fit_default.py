@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--mode", default="blind")
     ap.add_argument("--smoothing", type=float, default=8.0)
     ap.add_argument("--n-features", type=int, default=None)
+    ap.add_argument("--taps", default=None,
+                    help="comma-separated extractor layers to embed (default: the model's)")
     ap.add_argument("--name", default=None)
     ap.add_argument("--val", type=Path, default=None,
                     help="validation benchmarks (e.g. data/val): their figures go in the sidecar")
@@ -77,7 +79,8 @@ def main() -> None:
                                    args.max_side)
     config = DetectorConfig(mode=args.mode, smoothing_sigma=args.smoothing,
                             n_features=args.n_features, noise_statistics=args.noise_statistics,
-                            jpeg_traces=args.jpeg_traces)
+                            jpeg_traces=args.jpeg_traces,
+                            taps=tuple(args.taps.split(",")) if args.taps else None)
     training = dict(meta.get("training") or {})
     log = args.run / "log.jsonl" if args.run else None
     if log is not None and log.is_file():  # the validation curve the selection was made on

@@ -198,3 +198,20 @@ def test_add_calibrations_matches_a_fit_that_calibrated_both_modes(trained):
     np.testing.assert_array_equal(one.mode_calibrations["blind"][0].quantiles,
                                   both.mode_calibrations["blind"][0].quantiles)
     np.testing.assert_array_equal(one.calibration.quantiles, both.calibration.quantiles)
+
+
+def test_cli_fit_detector_embeds_the_chosen_taps(trained, tmp_path, capsys):
+    """``--taps`` picks the layers whose activations make the embedding; a name that is not
+    a layer of the extractor is refused with a clear message."""
+    root, run, _ = trained
+    out = tmp_path / "taps.safetensors"
+    args = ["--quiet", "fit-detector", str(root / "cam-a"), "--extractor",
+            str(run / "extractor.safetensors"), "--patch-size", "32", "--crop-size", "64",
+            "--crops-per-image", "1", "-o", str(out)]
+    assert main([*args, "--taps", "layers.1,fingerprint"]) == 0
+    det = Detector.load(out)
+    assert det.taps == ("layers.1", "fingerprint")
+    assert json.loads(out.with_suffix(".json").read_text())["detector"]["taps"] == [
+        "layers.1", "fingerprint"]
+    assert main([*args, "--taps", "no-such-layer"]) != 0
+    assert "no layer named 'no-such-layer'" in capsys.readouterr().err

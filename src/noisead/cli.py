@@ -103,7 +103,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                             mode=args.mode, smoothing_sigma=args.smoothing,
                             n_features=args.n_features, threshold=args.threshold,
                             noise_statistics=args.noise_statistics or args.jpeg_traces,
-                            jpeg_traces=args.jpeg_traces)
+                            jpeg_traces=args.jpeg_traces,
+                            taps=tuple(args.taps.split(",")) if args.taps else None)
     if args.untied:
         config.period = config.patch_size
     images = expand_inputs(args.pristine)
@@ -231,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--period", type=int, default=8)
     f.add_argument("--untied", action="store_true", help="one Gaussian per patch position")
     f.add_argument("--n-features", type=int, default=None)
+    f.add_argument("--taps", default=None,
+                   help="comma-separated layers of the extractor whose activations make the "
+                        "embedding (default: the model's own, DnCNN's last three layers, "
+                        "Restormer's fingerprint); e.g. refinement,fingerprint")
     f.add_argument("--smoothing", type=float, default=8.0)
     f.add_argument("--threshold", type=float, default=0.99)
     f.add_argument("--mode", choices=["blind", "reference"], default="blind",
