@@ -18,31 +18,24 @@ splice-png; data/val-unseen generative-jpeg, generative-png, splice-jpeg, splice
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from noisead.anomaly.detector import JPEG_SMOOTHING_SIGMA
 from noisead.anomaly.jpeg_traces import jpeg_lattice_deviation
 from noisead.anomaly.score import region_quantile
+from noisead.data.augment import postprocess_image
+from noisead.evaluate.metrics import detection_auc
 from noisead.infer import load_detector
 
 SIGMAS = (0.0, 4.0, 8.0, 16.0, 32.0)
 QUANTILES = (0.95, 0.98, 0.99, 0.995, 0.999)
 
-
-def recompress(u8: np.ndarray, quality: int | None) -> np.ndarray:
-    if quality is None:
-        return u8
-    buf = io.BytesIO()
-    Image.fromarray(u8).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
 def image_map(detector, image: np.ndarray, mode: str) -> np.ndarray:
@@ -82,7 +75,7 @@ def main() -> None:
                 for which in ("images", "pristine")]
         for bench, path, which in tqdm(jobs, desc=f"quality {quality}", leave=False):
             u8 = np.asarray(Image.open(bench / which / path.name).convert("RGB"))
-            img = recompress(u8, quality).astype(np.float32) / 255
+            img = postprocess_image(u8.astype(np.float32) / 255, jpeg_quality=quality)
             heat = image_map(detector, img, args.mode)
             for sigma, q in settings:
                 stats.setdefault((sigma, q, bench, which), []).append(
@@ -92,8 +85,7 @@ def main() -> None:
             for bench in benches:
                 forged = stats[(sigma, q, bench, "images")]
                 pristine = stats[(sigma, q, bench, "pristine")]
-                aucs.append(roc_auc_score([1] * len(forged) + [0] * len(pristine),
-                                          forged + pristine))
+                aucs.append(detection_auc(forged, pristine))
             print(quality, sigma, q, f"{np.mean(aucs):.3f}", " ".join(f"{x:.2f}" for x in aucs),
                   flush=True)
 

@@ -12,26 +12,18 @@ generative-png, splice-jpeg, splice-png).
 
 from __future__ import annotations
 
-import io
 import itertools
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from sklearn.metrics import roc_auc_score
 
 from noisead.anomaly.detector import JPEG_SMOOTHING_SIGMA
 from noisead.anomaly.jpeg_traces import jpeg_lattice_deviation
 from noisead.anomaly.noise_statistics import noise_statistics_map
-
-
-def recompress(u8: np.ndarray, quality: int | None) -> np.ndarray:
-    if quality is None:
-        return u8
-    buf = io.BytesIO()
-    Image.fromarray(u8).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+from noisead.data.augment import postprocess_image
+from noisead.evaluate.metrics import detection_auc
 
 
 def main() -> None:
@@ -44,7 +36,7 @@ def main() -> None:
             for path in sorted((bench / "images").glob("*.png")):
                 for which in ("images", "pristine"):
                     u8 = np.asarray(Image.open(bench / which / path.name).convert("RGB"))
-                    img = recompress(u8, quality).astype(np.float32) / 255
+                    img = postprocess_image(u8.astype(np.float32) / 255, jpeg_quality=quality)
                     ns = noise_statistics_map(img)
                     z = jpeg_lattice_deviation(img)
                     if z is not None:
@@ -57,8 +49,7 @@ def main() -> None:
             aucs = []
             for bench in benches:
                 forged, pristine = stats[(b, k, bench, "images")], stats[(b, k, bench, "pristine")]
-                aucs.append(roc_auc_score([1] * len(forged) + [0] * len(pristine),
-                                          forged + pristine))
+                aucs.append(detection_auc(forged, pristine))
             print(quality, b, k, f"{np.mean(aucs):.3f}", " ".join(f"{x:.2f}" for x in aucs),
                   flush=True)
 
