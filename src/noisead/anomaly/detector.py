@@ -251,6 +251,24 @@ class Detector:
         fp = output[0, :, halo:halo + h, halo:halo + w].mean(0)
         return blocks, fp.numpy()
 
+    def _blind_blocks(self, source: TileSource, t: Tile) -> tuple[torch.Tensor, np.ndarray]:
+        """Phase blocks for the blind cache: float16, centred on the reference means.
+
+        The cache is float16 to bound memory, and float16 keeps 11 significant bits: an
+        extractor whose activations are a large fixed pattern (a periodic grid trace of
+        +-250, say) with small variations around it would lose those variations to the
+        rounding, and every distance would read zero. Subtracting the reference Gaussian's
+        mean of each block's phase class first leaves only the variations to round; the
+        same shift applies to the fit and to the scores, so the blind Gaussians and the
+        distances are unchanged. Without a reference fit the blocks stay float32.
+        """
+        if self.gaussian is None:
+            return self._embed_blocks(source, t, torch.float32)
+        blocks, fp = self._embed_blocks(source, t, torch.float32)
+        classes = phase_classes(self.config.period, (t.y0, t.x0))
+        blocks -= self.gaussian.mean[classes][:, None, :]
+        return blocks.to(torch.float16), fp
+
     # -- scoring -------------------------------------------------------------------
     def _score_with(self, gaussian: GaussianModel, emb: torch.Tensor, origin: tuple[int, int]
                     ) -> torch.Tensor:
@@ -394,7 +412,8 @@ class Detector:
         """Blind mode: fit on the cached tiles, trim, refit, then score every tile."""
         h, w = size
         p, cfg = self.config.period, self.config
-        per_pixel = self._embedding_dim() * 2  # float16 cache
+        # the cache: float16, or float32 without a reference fit (see _blind_blocks)
+        per_pixel = self._embedding_dim() * (2 if self.gaussian is not None else 4)
         budget = blind_cache_bytes()
         if sum((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles) * per_pixel <= budget:
             fitted = list(tiles)
@@ -407,7 +426,7 @@ class Detector:
         cache: list[tuple[Tile, torch.Tensor]] = []
         keep: dict[Tile, torch.Tensor] = {}
         for t in fitted:
-            blocks, fp = self._embed_blocks(source, t, torch.float16)
+            blocks, fp = self._blind_blocks(source, t)
             put(fingerprint, t, fp)
             cache.append((t, blocks))
             del blocks
@@ -473,7 +492,7 @@ class Detector:
             if t not in fitted_set:
                 # Rounded like the fitted tiles were: channels that are nearly constant
                 # are exactly constant in float16, and the fit has learnt them so.
-                blocks, fp = self._embed_blocks(source, t, torch.float16)
+                blocks, fp = self._blind_blocks(source, t)
                 put(fingerprint, t, fp)
                 put(raw, t, self._score_blocks(g, blocks, t, [(0, 0)]))
                 del blocks

@@ -35,7 +35,7 @@ def region_quantile(score: np.ndarray, quantile: float, sigma: float) -> float:
     scores, while the high scores of a pristine image are mostly scattered texture, which
     the smoothing averages away. (On the validation sets, sigma 16 raised the mean
     detection AUC from 0.964 to 0.980 on clean images, 0.873 to 0.890 after JPEG 95 and
-    0.767 to 0.774 after JPEG 90; docs/BENCHMARKS.md, session 7.)
+    0.767 to 0.772 after JPEG 90; docs/BENCHMARKS.md, session 7.)
 
     For speed on large maps, a ``sigma`` of 8 or more is applied to the map reduced by
     block means of ``f = sigma // 4`` pixels with ``sigma / f`` (the same low-pass to
