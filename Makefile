@@ -8,7 +8,7 @@ SHARED  ?= ../shared
 DATA    ?= data
 STAMP   := .venv/.installed
 
-.PHONY: venv demo test test-fast lint data train train-dncnn17 fit evaluate bench \
+.PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer fit evaluate bench \
         scene-splices clean browser-deps gpu-data train-gpu
 
 venv: $(STAMP)
@@ -64,6 +64,21 @@ train-dncnn17: venv
 	$(NOISEAD) train-extractor $(SHARED)/cameras $(DATA)/simcams -o runs/dncnn-default \
 	  --model dncnn --init-from $(SHARED)/weights/dncnn_gray_awgn25.safetensors \
 	  --config configs/train_dncnn_default.json --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
+
+# Session 7: Restormer-tiny (2 levels, width 16) on two CPU cores, 45 + 40 minutes (run
+# twice: the second run resumes the first's checkpoint), then its detector (the refinement
+# block and the fingerprint as taps) and its test tables (docs/BENCHMARKS.md, session 7).
+train-restormer: venv
+	$(NOISEAD) train-extractor $(SHARED)/cameras $(DATA)/simcams -o runs/restormer-tiny \
+	  --config configs/train_restormer_tiny.json --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
+	$(PY) scripts/fit_default.py --shared $(SHARED) --data $(DATA) --run runs/restormer-tiny \
+	  --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM) --per-camera 3 --max-side 512 --mode reference \
+	  --name restormer-tiny-refine --taps refinement,fingerprint --val $(DATA)/val \
+	  --out runs/restormer-tiny/detector-refine.safetensors
+	$(PY) scripts/evaluate_all.py --max-images 12 --data $(DATA) --shared $(SHARED) \
+	  --model runs/restormer-tiny/detector-refine.safetensors --out runs/eval-restormer \
+	  --methods noisead-reference --sets splice-png,splice-jpeg,generative-png,generative-jpeg \
+	  --sweep-sets splice-jpeg --jpeg 95,90 --resize 0.9
 
 # Session 3's GPU run: four extractors side by side on one GPU (scripts/train_gpu.sh).
 # gpu-data packs the training images losslessly into .gpu/ (under 64 MiB; needs jpegtran).
