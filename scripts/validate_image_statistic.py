@@ -23,11 +23,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 from tqdm import tqdm
 
-from noisead.anomaly.detector import JPEG_SMOOTHING_SIGMA
-from noisead.anomaly.jpeg_traces import jpeg_lattice_deviation
+from noisead.anomaly.detector import image_score_map, lattice_evidence
 from noisead.anomaly.score import region_quantile
 from noisead.data.augment import postprocess_image
 from noisead.evaluate.metrics import detection_auc
@@ -35,7 +33,6 @@ from noisead.infer import load_detector
 
 SIGMAS = (0.0, 4.0, 8.0, 16.0, 32.0)
 QUANTILES = (0.95, 0.98, 0.99, 0.995, 0.999)
-
 
 
 def image_map(detector, image: np.ndarray, mode: str) -> np.ndarray:
@@ -47,14 +44,10 @@ def image_map(detector, image: np.ndarray, mode: str) -> np.ndarray:
         fused = detector.score_image(image, mode=mode).raw
     finally:
         config.jpeg_traces = jpeg
-    if not jpeg:
-        return fused
-    z = jpeg_lattice_deviation(image, window=config.jpeg_window)
+    z = lattice_evidence(image, window=config.jpeg_window) if jpeg else None
     if z is None:
         return fused
-    z = ndimage.gaussian_filter(z, JPEG_SMOOTHING_SIGMA)
-    host = np.maximum(-z, 0)
-    return np.maximum(fused - config.jpeg_image_discount * host, config.jpeg_image_weight * z)
+    return image_score_map(fused, z, config.jpeg_image_discount, config.jpeg_image_weight)
 
 
 def main() -> None:

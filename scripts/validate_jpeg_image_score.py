@@ -17,10 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
-from noisead.anomaly.detector import JPEG_SMOOTHING_SIGMA
-from noisead.anomaly.jpeg_traces import jpeg_lattice_deviation
+from noisead.anomaly.detector import image_score_map, lattice_evidence
 from noisead.anomaly.noise_statistics import noise_statistics_map
 from noisead.data.augment import postprocess_image
 from noisead.evaluate.metrics import detection_auc
@@ -38,11 +36,9 @@ def main() -> None:
                     u8 = np.asarray(Image.open(bench / which / path.name).convert("RGB"))
                     img = postprocess_image(u8.astype(np.float32) / 255, jpeg_quality=quality)
                     ns = noise_statistics_map(img)
-                    z = jpeg_lattice_deviation(img)
-                    if z is not None:
-                        z = ndimage.gaussian_filter(z, JPEG_SMOOTHING_SIGMA)
+                    z = lattice_evidence(img)
                     for b, k in settings:
-                        heat = ns if z is None else np.maximum(ns - b * np.maximum(-z, 0), k * z)
+                        heat = ns if z is None else image_score_map(ns, z, b, k)
                         stats.setdefault((b, k, bench, which), []).append(
                             float(np.quantile(heat, 0.99)))
         for b, k in settings:

@@ -18,12 +18,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from noisead.anomaly.detector import JPEG_SMOOTHING_SIGMA
-from noisead.anomaly.jpeg_traces import jpeg_lattice_deviation
+from noisead.anomaly.detector import lattice_evidence
 from noisead.anomaly.noise_statistics import noise_statistics_map
 from noisead.evaluate.metrics import best_threshold_scores, pixel_auc
 
@@ -64,9 +62,7 @@ def main() -> None:
                     u8 = np.asarray(Image.open(bench / which / path.name).convert("RGB"))
                     img = recompress(u8, cond).astype(np.float32) / 255
                     ns = noise_statistics_map(img)
-                    z = jpeg_lattice_deviation(img, window=args.window)
-                    if z is not None:
-                        z = ndimage.gaussian_filter(z, JPEG_SMOOTHING_SIGMA)
+                    z = lattice_evidence(img, window=args.window)
                     for name, b in zip(names, variants, strict=True):
                         heat = fused(z, ns, b)
                         key = (bench, cond, name)

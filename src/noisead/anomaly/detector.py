@@ -153,6 +153,22 @@ EVIDENCE = ("learned fingerprint", "noise level", "noise spectrum", "JPEG lattic
 JPEG_SMOOTHING_SIGMA = 4.0
 
 
+def lattice_evidence(image: np.ndarray, window: int = 3) -> np.ndarray | None:
+    """The JPEG lattice evidence as the detector fuses it: the signed per-pixel z of
+    ``jpeg_lattice_deviation`` smoothed by ``JPEG_SMOOTHING_SIGMA``; None without a lattice."""
+    z = jpeg_lattice_deviation(image, window=window)
+    return None if z is None else ndimage.gaussian_filter(z, JPEG_SMOOTHING_SIGMA)
+
+
+def image_score_map(fused: np.ndarray, z: np.ndarray, discount: float, weight: float
+                    ) -> np.ndarray:
+    """The map whose smoothed quantile is the image statistic of an image with a lattice:
+    ``max(fused - discount * host, weight * z)``, where ``host = max(-z, 0)`` is the
+    evidence that a block sits on the image's own lattice (see Detector._fuse_jpeg)."""
+    host = np.maximum(-z, np.float32(0.0))
+    return np.maximum(fused - np.float32(discount) * host, np.float32(weight) * z)
+
+
 @dataclass
 class ScoreMaps:
     raw: np.ndarray          # smoothed squared Mahalanobis distance, H x W
@@ -262,9 +278,9 @@ class Detector:
         same shift applies to the fit and to the scores, so the blind Gaussians and the
         distances are unchanged. Without a reference fit the blocks stay float32.
         """
-        if self.gaussian is None:
-            return self._embed_blocks(source, t, torch.float32)
         blocks, fp = self._embed_blocks(source, t, torch.float32)
+        if self.gaussian is None:
+            return blocks, fp
         classes = phase_classes(self.config.period, (t.y0, t.x0))
         blocks -= self.gaussian.mean[classes][:, None, :]
         return blocks.to(torch.float16), fp
@@ -382,18 +398,15 @@ class Detector:
         0.868 at quality 95 and 0.657 to 0.759 at quality 90 (against no discount and
         weight 1), while the heatmap keeps ``jpeg_host_discount``.
         """
-        z = jpeg_lattice_deviation(image, window=self.config.jpeg_window)
+        cfg = self.config
+        z = lattice_evidence(image, window=cfg.jpeg_window)
         if z is None:
             return None
-        z = ndimage.gaussian_filter(z, JPEG_SMOOTHING_SIGMA)
-        host = np.maximum(-z, np.float32(0.0))
-        image_map = np.maximum(fused - np.float32(self.config.jpeg_image_discount) * host,
-                               np.float32(self.config.jpeg_image_weight) * z)
-        statistic = region_quantile(image_map, self.config.image_quantile,
-                                    self.config.image_smoothing)
+        image_map = image_score_map(fused, z, cfg.jpeg_image_discount, cfg.jpeg_image_weight)
+        statistic = region_quantile(image_map, cfg.image_quantile, cfg.image_smoothing)
         del image_map
-        fused -= np.float32(self.config.jpeg_host_discount) * host
-        del host
+        if cfg.jpeg_host_discount:  # 0 in the shipped default: no pass over the map
+            fused -= np.float32(cfg.jpeg_host_discount) * np.maximum(-z, np.float32(0.0))
         evidence[z > fused] = EVIDENCE.index("JPEG lattice")
         np.maximum(fused, z, out=fused)
         return statistic

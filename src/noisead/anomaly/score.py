@@ -52,8 +52,7 @@ def region_quantile(score: np.ndarray, quantile: float, sigma: float) -> float:
         score = score[:hh, :ww].reshape(hh // factor, factor, ww // factor, factor).mean(
             axis=(1, 3))
         sigma = sigma / factor
-    smoothed = ndimage.gaussian_filter(score, sigma=sigma, mode="reflect", truncate=3.0)
-    return float(np.quantile(smoothed, quantile))
+    return float(np.quantile(smooth(score, sigma), quantile))
 
 
 def two_sided_deviation(score: np.ndarray, eps: float = 1e-6) -> np.ndarray:
