@@ -8,7 +8,7 @@ SHARED  ?= ../shared
 DATA    ?= data
 STAMP   := .venv/.installed
 
-.PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer fit evaluate bench \
+.PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer fit evaluate tables bench \
         scene-splices clean browser-deps gpu-data train-gpu
 
 venv: $(STAMP)
@@ -90,6 +90,23 @@ train-gpu:
 
 evaluate: venv
 	$(PY) scripts/evaluate_all.py --data $(DATA) --shared $(SHARED) --out runs/eval
+
+# The benchmark tables of docs/BENCHMARKS.md: per-set tables of the default and the
+# baselines, then the thesis-shaped tables that set them beside each extractor's own
+# scores (DnCNN-small with its fusions off; Restormer-tiny if make train-restormer ran).
+EVAL_SMALL := $(PY) scripts/evaluate_all.py --max-images 12 --data $(DATA) --shared $(SHARED)
+tables: venv
+	$(EVAL_SMALL) --out runs/eval-small --doc docs/BENCHMARKS.md \
+	  --methods noisead-blind,noisead-reference,noi1,ela,noise_residual_variance,noise_statistics,jpeg_lattice
+	$(PY) scripts/fit_default.py --shared $(SHARED) --data $(DATA) --val $(DATA)/val --learned-only \
+	  --calibrate-only src/noisead/weights/default.safetensors --out runs/dncnn-small-learned.safetensors
+	$(EVAL_SMALL) --out runs/eval-learned --methods noisead-reference \
+	  --model runs/dncnn-small-learned.safetensors
+	if [ -f runs/restormer-tiny/detector-refine.safetensors ]; then \
+	  $(EVAL_SMALL) --out runs/eval-restormer --methods noisead-reference \
+	    --model runs/restormer-tiny/detector-refine.safetensors; \
+	else echo "no runs/restormer-tiny/detector-refine.safetensors: run make train-restormer"; fi
+	$(PY) scripts/thesis_tables.py --doc docs/BENCHMARKS.md
 
 bench: venv
 	$(PY) benchmarks/speed.py --out docs/BENCHMARKS.md

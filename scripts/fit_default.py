@@ -55,12 +55,19 @@ def main() -> None:
     ap.add_argument("--jpeg-traces", action="store_true",
                     help="also fuse the JPEG lattice evidence (implies --noise-statistics; "
                          "with --calibrate-only: switch it on and recalibrate every mode)")
+    ap.add_argument("--learned-only", action="store_true",
+                    help="with --calibrate-only: switch every fusion off and recalibrate, so "
+                         "the map is the learned Gaussians' alone (for the benchmark tables; "
+                         "save it elsewhere with --out)")
     args = ap.parse_args()
+    if args.learned_only and (args.noise_statistics or args.jpeg_traces):
+        ap.error("--learned-only contradicts --noise-statistics/--jpeg-traces")
     args.noise_statistics = args.noise_statistics or args.jpeg_traces
     if args.calibrate_only:
         return calibrate_only(args.calibrate_only, [args.shared / "cameras",
                                                     args.data / "simcams"],
-                              args.noise_statistics, args.val, args.jpeg_traces)
+                              args.noise_statistics, args.val, args.jpeg_traces,
+                              learned_only=args.learned_only, out=args.out)
     if not args.holdout or not args.out:
         ap.error("--holdout and --out are required (except with --calibrate-only)")
     if args.denoiser:
@@ -102,15 +109,22 @@ def main() -> None:
 
 
 def calibrate_only(path: Path, roots: list[Path], noise_statistics: bool = False,
-                   val_root: Path | None = None, jpeg_traces: bool = False) -> None:
+                   val_root: Path | None = None, jpeg_traces: bool = False, *,
+                   learned_only: bool = False, out: Path | None = None) -> None:
     """Give a detector fitted before per-mode calibration its other mode's calibration.
 
     With ``noise_statistics``, switch the fusion with the blind noise statistics on and
     recalibrate every mode (the Gaussians stay as they are); ``jpeg_traces`` likewise for
-    the JPEG lattice evidence; with ``val_root``, recompute the validation figures of the
-    sidecar.
+    the JPEG lattice evidence; ``learned_only`` switches both off instead (the learned
+    Gaussians' own map, which the benchmark tables report beside the fused default); with
+    ``val_root``, recompute the validation figures of the sidecar. The result goes to
+    ``out`` if given, else back to ``path``.
     """
     detector = Detector.load(path)
+    if learned_only:
+        detector.config.noise_statistics = False
+        detector.config.jpeg_traces = False
+        detector.config.validate()
     if noise_statistics:
         detector.config.noise_statistics = True
         detector.config.jpeg_traces = jpeg_traces
@@ -127,15 +141,19 @@ def calibrate_only(path: Path, roots: list[Path], noise_statistics: bool = False
     if len(images) != pristine["n_images"]:
         raise SystemExit(f"{path} was fitted on {pristine['n_images']} images, found "
                          f"{len(images)}: not the same pristine set")
-    add_calibrations(detector, images, only_missing=not noise_statistics)
-    key = ("recalibrated_with_jpeg_traces" if jpeg_traces else
+    recalibrate = noise_statistics or learned_only
+    add_calibrations(detector, images, only_missing=not recalibrate)
+    key = ("recalibrated_learned_only" if learned_only else
+           "recalibrated_with_jpeg_traces" if jpeg_traces else
            "recalibrated_with_noise_statistics" if noise_statistics else "calibrations_added")
     detector.info[key] = {"modes": sorted(MODES), "commit": current_commit(),
                           "command": shlex.join(["python", *sys.argv])}
     if val_root is not None:
         detector.info["metrics"] = validation_metrics(detector, val_root)
-    detector.save(path)
-    print(f"{path}: calibrated in {', '.join(sorted(MODES))} mode")
+    if learned_only:
+        detector.info["name"] = f"{detector.info.get('name', path.stem)}-learned-only"
+    detector.save(out or path)
+    print(f"{out or path}: calibrated in {', '.join(sorted(MODES))} mode")
 
 
 def validation_metrics(detector, val_root: Path) -> dict:

@@ -12,7 +12,13 @@ Gaussian of ``sigma`` pixels (``noisead.anomaly.score.region_quantile``), for ev
 q, the mean over the six folders, then each folder's figure (data/val generative-png,
 splice-png; data/val-unseen generative-jpeg, generative-png, splice-jpeg, splice-png).
 
+With ``--subtract-median``, each statistic is also computed less the median of the
+smoothed map (a per-image baseline, in case recompression or resizing shifts a whole
+map; session 8: it did not help, see docs/BENCHMARKS.md); ``--scales`` adds resized
+conditions (printed as ``x0.9`` etc. in the first field).
+
     python scripts/validate_image_statistic.py [--model default] [--mode reference]
+        [--qualities none,95,90] [--scales 0.9,1.1] [--subtract-median]
 """
 
 from __future__ import annotations
@@ -55,31 +61,37 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--mode", default="reference")
     parser.add_argument("--qualities", default="none,95,90")
+    parser.add_argument("--scales", default="")
+    parser.add_argument("--subtract-median", action="store_true")
     args = parser.parse_args()
     detector = load_detector(args.model)
     benches = [b for r in ("data/val", "data/val-unseen") for b in sorted(Path(r).iterdir())
                if (b / "images").is_dir()]
-    settings = list(itertools.product(SIGMAS, QUANTILES))
-    for q_text in args.qualities.split(","):
-        quality = None if q_text == "none" else int(q_text)
+    settings = list(itertools.product(SIGMAS, QUANTILES, (False, True)
+                                      if args.subtract_median else (False,)))
+    conditions = [(None if q == "none" else int(q), None) for q in args.qualities.split(",") if q]
+    conditions += [(None, float(x)) for x in args.scales.split(",") if x]
+    for quality, scale in conditions:
+        label = quality if scale is None else f"x{scale}"
         stats: dict = {}
         jobs = [(bench, path, which) for bench in benches
                 for path in sorted((bench / "images").glob("*.png"))
                 for which in ("images", "pristine")]
-        for bench, path, which in tqdm(jobs, desc=f"quality {quality}", leave=False):
+        for bench, path, which in tqdm(jobs, desc=f"condition {label}", leave=False):
             u8 = np.asarray(Image.open(bench / which / path.name).convert("RGB"))
-            img = postprocess_image(u8.astype(np.float32) / 255, jpeg_quality=quality)
+            img = postprocess_image(u8.astype(np.float32) / 255, jpeg_quality=quality,
+                                    scale=scale)
             heat = image_map(detector, img, args.mode)
-            for sigma, q in settings:
-                stats.setdefault((sigma, q, bench, which), []).append(
-                    region_quantile(heat, q, sigma))
-        for sigma, q in settings:
-            aucs = []
-            for bench in benches:
-                forged = stats[(sigma, q, bench, "images")]
-                pristine = stats[(sigma, q, bench, "pristine")]
-                aucs.append(detection_auc(forged, pristine))
-            print(quality, sigma, q, f"{np.mean(aucs):.3f}", " ".join(f"{x:.2f}" for x in aucs),
+            for sigma, q, minus_median in settings:
+                value = region_quantile(heat, q, sigma)
+                if minus_median:
+                    value -= region_quantile(heat, 0.5, sigma)
+                stats.setdefault((sigma, q, minus_median, bench, which), []).append(value)
+        for setting in settings:
+            aucs = [detection_auc(stats[(*setting, bench, "images")],
+                                  stats[(*setting, bench, "pristine")]) for bench in benches]
+            name = " ".join(str(x) for x in setting[:2]) + (" -median" if setting[2] else "")
+            print(label, name, f"{np.mean(aucs):.3f}", " ".join(f"{x:.2f}" for x in aucs),
                   flush=True)
 
 
