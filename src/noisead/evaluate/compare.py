@@ -117,9 +117,9 @@ def format_comparison(rows: Mapping[str, Cells],
             if any(cells_text) or (extra and row[-1]):
                 body.append(row)
         out += _table(title, header, body)
-    for number, name, conditions in ((3, "JPEG recompression of the forged image (quality)",
+    for number, name, conditions in ((3, "JPEG recompression of the forged image, by quality",
                                       _JPEG),
-                                     (4, "resizing of the forged image (scale)", _RESIZE)):
+                                     (4, "resizing of the forged image, by scale", _RESIZE)):
         header = ["set", "method", *(_HEADERS[c] for c in conditions)]
         body = []
         for s in ("splice-jpeg", "generative-jpeg"):
