@@ -132,7 +132,7 @@ def calibrate_only(path: Path, roots: list[Path], noise_statistics: bool = False
         fresh = DetectorConfig()
         keys = ("jpeg_window", "jpeg_host_discount", "jpeg_image_discount",
                 "jpeg_image_weight") if jpeg_traces else ()
-        for key in (*keys, "image_smoothing"):
+        for key in (*keys, "image_quantile", "image_smoothing"):
             setattr(detector.config, key, getattr(fresh, key))
         detector.config.validate()
     pristine = detector.info["pristine"]

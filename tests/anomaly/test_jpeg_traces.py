@@ -201,7 +201,8 @@ def test_image_statistic_discounts_what_the_lattice_vouches_for(rng) -> None:
     maps = detector.score_image(image)
     z = ndimage.gaussian_filter(jpeg_lattice_deviation(image), JPEG_SMOOTHING_SIGMA)
     image_map = np.maximum(plain.raw - 0.5 * np.maximum(-z, 0), 1.5 * z)
-    want = region_quantile(image_map, 0.99, detector.config.image_smoothing)
+    cfg = detector.config
+    want = region_quantile(image_map, cfg.image_quantile, cfg.image_smoothing)
     assert maps.image_statistic == pytest.approx(want, rel=1e-5)
     assert detector.image_statistic(maps) == maps.image_statistic
     # the heatmap itself is not discounted (jpeg_host_discount 0): only the image score is
@@ -211,7 +212,7 @@ def test_image_statistic_discounts_what_the_lattice_vouches_for(rng) -> None:
     maps = detector.score_image(raw_image)
     assert maps.image_statistic is None
     assert detector.image_statistic(maps) == pytest.approx(
-        region_quantile(maps.raw, 0.99, detector.config.image_smoothing))
+        region_quantile(maps.raw, cfg.image_quantile, cfg.image_smoothing))
 
 
 def test_jpeg_settings_survive_save_and_load(rng, tmp_path) -> None:
