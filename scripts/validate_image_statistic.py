@@ -19,6 +19,7 @@ conditions (printed as ``x0.9`` etc. in the first field).
 
     python scripts/validate_image_statistic.py [--model default] [--mode reference]
         [--qualities none,95,90] [--scales 0.9,1.1] [--subtract-median]
+        [--roots data/val,data/val-unseen]
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ def main() -> None:
     parser.add_argument("--qualities", default="none,95,90")
     parser.add_argument("--scales", default="")
     parser.add_argument("--subtract-median", action="store_true")
+    parser.add_argument("--roots", default="data/val,data/val-unseen",
+                        help="validation folders of benchmark sets (never the test sets)")
     args = parser.parse_args()
     detector = load_detector(args.model)
-    benches = [b for r in ("data/val", "data/val-unseen") for b in sorted(Path(r).iterdir())
+    benches = [b for r in args.roots.split(",") for b in sorted(Path(r).iterdir())
                if (b / "images").is_dir()]
     settings = list(itertools.product(SIGMAS, QUANTILES, (False, True)
                                       if args.subtract_median else (False,)))
