@@ -8,7 +8,8 @@ SHARED  ?= ../shared
 DATA    ?= data
 STAMP   := .venv/.installed
 
-.PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer fit evaluate tables bench \
+.PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer fit check-default \
+        evaluate tables bench \
         scene-splices clean browser-deps gpu-data train-gpu
 
 venv: $(STAMP)
@@ -58,6 +59,10 @@ fit: venv
 	  --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM) --per-camera 3 --max-side 512 --mode reference \
 	  --name default --val $(DATA)/val --noise-statistics --jpeg-traces \
 	  --out src/noisead/weights/default.safetensors
+
+# Does make fit's recipe rebuild the shipped default bit for bit from its own extractor?
+check-default: venv
+	$(PY) scripts/check_default_reproduces.py --shared $(SHARED) --data $(DATA)
 
 # The first default (DnCNN 17 x 64 from the AWGN denoiser, raw DBL distances), for comparison.
 train-dncnn17: venv
