@@ -57,6 +57,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         verdict = "TAMPERED?" if row["tampered"] else "no detection"
         if row["tampered"] and row.get("evidence"):
             verdict += f"; set by {row['evidence']}"
+        elif not row["tampered"] and row.get("score_caveat"):
+            verdict += f"; weak evidence: {row['score_caveat']}, see notes"
         print(f"{row['image']}: score {row['score']:.3f} ({verdict}) -> "
               f"{Path(args.output) / row['output']}.*.png")
     for path in report.skipped:

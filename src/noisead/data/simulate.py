@@ -449,6 +449,26 @@ def ijg_quant_tables(quality: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return one(_IJG_LUMA), one(_IJG_CHROMA)
 
 
+def estimate_jpeg_quality(luma_table: Sequence[int], tolerance: float = 1.0) -> int | None:
+    """The libjpeg quality whose luma table matches ``luma_table``, or None if none does.
+
+    ``luma_table``: the 64 values of a JPEG file's first quantization table (PIL's
+    ``quantization[0]``). They are compared as a sorted multiset, because PIL has returned
+    the tables in zigzag order in some versions and in natural order in others; the values
+    alone identify a libjpeg quality. None when no quality is within ``tolerance`` per
+    coefficient on average: the file has tables of its own, as cameras and some editors write.
+    """
+    table = np.sort(np.asarray(list(luma_table), dtype=np.float64))
+    if table.size != 64:
+        return None
+
+    def error(quality: int) -> float:
+        return float(np.abs(np.sort(ijg_quant_tables(quality)[0]) - table).mean())
+
+    best = min(range(1, 101), key=error)
+    return best if error(best) <= tolerance else None
+
+
 def encode_jpeg(
     img_u8: np.ndarray,
     *,
