@@ -82,3 +82,5 @@ def test_batch_line_and_summary_say_why_a_low_score_is_weak(rng, tmp_path: Path,
         rows = {Path(r["image"]).name: r for r in csv.DictReader(f)}
     assert rows["a.jpg"]["score_caveat"] == "JPEG, quality 80"
     assert rows["b.png"]["score_caveat"] == ""
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert report.count("weak evidence of authenticity: JPEG, quality 80") == 1

@@ -49,7 +49,8 @@ def write_report(out_dir: Path, rows: list[dict[str, Any]], failures: list[dict[
     """Write ``report.html`` in ``out_dir`` (atomically) and return its path.
 
     ``rows`` need: image, output (file stem), score, tampered, seconds, and may have
-    evidence (which statistics set the flagged scores); thumbnails are looked up in
+    evidence (which statistics set the flagged scores) and score_caveat (why a low score is
+    weak evidence, e.g. a recompressed JPEG); thumbnails are looked up in
     ``thumbs/`` and left out where absent (e.g. rows of an older run).
     """
     esc = html.escape
@@ -71,6 +72,9 @@ def write_report(out_dir: Path, rows: list[dict[str, Any]], failures: list[dict[
                     else "no region above threshold")
         if tampered and r.get("evidence"):
             decision += f"<br><small>set by: {esc(str(r['evidence']))}</small>"
+        elif not tampered and r.get("score_caveat"):
+            decision += (f"<br><small>weak evidence of authenticity: "
+                         f"{esc(str(r['score_caveat']))} (recompressed after any edit)</small>")
         body.append(f"<tr><td>{cells[0]}</td><td>{cells[1]}</td>"
                     f"<td>{float(r['score']):.3f}</td><td>{decision}</td>"
                     f"<td>{float(r['seconds']):.1f}</td><td>{esc(str(r['image']))}</td></tr>")
