@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from noisead.data.simulate import estimate_jpeg_quality
-from noisead.infer import analyze, jpeg_input_caveat, jpeg_input_note
+from noisead.infer import analyze, jpeg_input_caveat
 
 
 def _textured(rng: np.random.Generator, size: int = 96) -> np.ndarray:
@@ -34,16 +34,17 @@ def test_tables_of_their_own_are_not_given_a_quality(rng) -> None:
     own = [int(v) for v in rng.integers(2, 40, 64)]
     tables = _jpeg_tables(_textured(rng), qtables=[own, own])
     assert estimate_jpeg_quality(tables[0]) is None
-    assert jpeg_input_caveat(tables) == "JPEG, own tables"
-    assert "tables of its own" in jpeg_input_note(jpeg_input_caveat(tables))
+    caveat, note = jpeg_input_caveat(tables)
+    assert caveat == "JPEG, own tables"
+    assert "tables of its own" in note
     assert estimate_jpeg_quality([1, 2, 3]) is None
 
 
 def test_the_note_depends_on_the_compression(rng) -> None:
     img = _textured(rng)
-    caveat = jpeg_input_caveat(_jpeg_tables(img, quality=90))
+    caveat, note = jpeg_input_caveat(_jpeg_tables(img, quality=90))
     assert caveat == "JPEG, quality 90"
-    assert "about libjpeg quality 90" in jpeg_input_note(caveat)
+    assert "about libjpeg quality 90" in note
     assert jpeg_input_caveat(_jpeg_tables(img, quality=100)) is None  # near-lossless
     assert jpeg_input_caveat(None) is None
 

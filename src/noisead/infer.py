@@ -168,9 +168,9 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
         notes.append(f"this model was calibrated in {detector.config.mode} mode only: "
                      f"{mode}-mode heatmap values and the image score are not false-alarm "
                      "rates (refit it to calibrate both modes)")
-    caveat = jpeg_input_caveat(jpeg_tables)
-    if caveat:
-        notes.append(jpeg_input_note(caveat))
+    score_caveat, jpeg_note = jpeg_input_caveat(jpeg_tables) or (None, None)
+    if jpeg_note:
+        notes.append(jpeg_note)
     heatmap = pixel_cal(maps.raw)
     stat = detector.image_statistic(maps)
     score = float(image_cal([stat])[0]) if image_cal else stat
@@ -179,12 +179,13 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
                     fingerprint=maps.fingerprint, raw=maps.raw, threshold=thr, mode=mode,
                     model=str(detector.info.get("name", "custom")),
                     seconds=time.monotonic() - t0, notes=notes, evidence=maps.evidence,
-                    score_caveat=caveat)
+                    score_caveat=score_caveat)
 
 
-def jpeg_input_caveat(tables: dict[int, list[int]] | None) -> str | None:
-    """``"JPEG, quality 90"`` (or ``"JPEG, own tables"``) when the file under analysis is a
-    JPEG whose compression weakens the image score; None otherwise.
+def jpeg_input_caveat(tables: dict[int, list[int]] | None) -> tuple[str, str] | None:
+    """``(caveat, note)`` when the file under analysis is a JPEG whose compression weakens
+    the image score, else None: the short caveat (``"JPEG, quality 90"`` or ``"JPEG, own
+    tables"``) for the CLI line and summary.csv, and the sentence for the notes.
 
     Why: a forgery saved as a JPEG was recompressed after the edit. On our benchmarks
     (docs/BENCHMARKS.md) the heatmap survives that well (pixel AUC 0.93-0.96 after quality
@@ -197,21 +198,18 @@ def jpeg_input_caveat(tables: dict[int, list[int]] | None) -> str | None:
     from noisead.data.simulate import estimate_jpeg_quality  # only JPEG inputs pay for it
 
     quality = estimate_jpeg_quality(tables[0])
-    if quality is not None and quality >= 98:
+    if quality is None:
+        caveat = "JPEG, own tables"
+        kind = "with quantization tables of its own (as cameras and some editors write)"
+    elif quality >= 98:
         return None
-    return f"JPEG, quality {quality}" if quality is not None else "JPEG, own tables"
-
-
-def jpeg_input_note(caveat: str) -> str:
-    """The sentence an analysis's notes carry for a :func:`jpeg_input_caveat`."""
-    kind = ("with quantization tables of its own (as cameras and some editors write)"
-            if caveat.endswith("own tables") else
-            f"about libjpeg quality {caveat.rsplit(' ', 1)[-1]}")
-    return (f"the file is a JPEG, {kind}: an edit, if any, was compressed when it was "
-            "saved. After a recompression the heatmap still localizes well on our "
-            "benchmarks, but the image score separates forged from pristine images much "
-            "less well (detection AUC 0.50-0.98 at quality 95/90): a low score on this "
-            "file is weak evidence of authenticity")
+    else:
+        caveat, kind = f"JPEG, quality {quality}", f"about libjpeg quality {quality}"
+    return caveat, (f"the file is a JPEG, {kind}: an edit, if any, was compressed when it "
+                    "was saved. After a recompression the heatmap still localizes well on "
+                    "our benchmarks, but the image score separates forged from pristine "
+                    "images much less well (detection AUC 0.50-0.98 at quality 95/90): a low "
+                    "score on this file is weak evidence of authenticity")
 
 
 # -- rendering ----------------------------------------------------------------------------

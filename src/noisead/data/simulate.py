@@ -462,11 +462,9 @@ def estimate_jpeg_quality(luma_table: Sequence[int], tolerance: float = 1.0) -> 
     if table.size != 64:
         return None
 
-    def error(quality: int) -> float:
-        return float(np.abs(np.sort(ijg_quant_tables(quality)[0]) - table).mean())
-
-    best = min(range(1, 101), key=error)
-    return best if error(best) <= tolerance else None
+    errors = [np.abs(np.sort(ijg_quant_tables(q)[0]) - table).mean() for q in range(1, 101)]
+    best = int(np.argmin(errors))
+    return best + 1 if errors[best] <= tolerance else None
 
 
 def encode_jpeg(
