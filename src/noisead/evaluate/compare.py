@@ -93,29 +93,26 @@ def format_comparison(rows: Mapping[str, Cells],
     """
     published = published or {}
     out: list[str] = []
+    # (title, sets, their column names, a column only published figures fill, or None)
     clean_tables = (
         ("Table 1 — splicing, clean (pixel AUC / MCC; detection AUC)",
          ("splice-png", "splice-jpeg", copy_move),
-         ("PNG-sourced", "JPEG-sourced", "real copy-move (CVIP)")),
+         ("PNG-sourced", "JPEG-sourced", "real copy-move (CVIP)"),
+         ("dso-1", "DSO-1 (thesis' data)")),
         ("Table 2 — generative-like edits, clean (pixel AUC / MCC; detection AUC)",
-         ("generative-png", "generative-jpeg"), ("PNG-sourced", "JPEG-sourced")),
+         ("generative-png", "generative-jpeg"), ("PNG-sourced", "JPEG-sourced"), None),
     )
-    for title, sets, names in clean_tables:
-        header = ["method", *names, *(f"det. AUC, {n}" for n in names[:2])]
+    for title, sets, names, published_only in clean_tables:
+        extra = [published_only[1]] if published_only else []
+        header = ["method", *names, *(f"det. AUC, {n}" for n in names[:2]), *extra]
         body = [[label, *(_pair(cells.get((s, "clean"))) for s in sets),
-                 *(_detection(cells.get((s, "clean"))) for s in sets[:2])]
+                 *(_detection(cells.get((s, "clean"))) for s in sets[:2]), *[""] * len(extra)]
                 for label, cells in rows.items()]
-        extra = "dso-1" if copy_move in sets else None
-        if extra:
-            header.append("DSO-1 (thesis' data)")
-            body = [r + [""] for r in body]
         for label, figures in published.items():
-            cells_text = [figures.get((s, "clean"), "") for s in sets]
-            row = [label, *cells_text, "", ""]
-            if extra:
-                row.append(figures.get((extra, "clean"), ""))
-            if any(cells_text) or (extra and row[-1]):
-                body.append(row)
+            texts = [figures.get((s, "clean"), "") for s in sets]
+            only = [figures.get((published_only[0], "clean"), "")] if published_only else []
+            if any(texts) or any(only):
+                body.append([label, *texts, "", "", *only])
         out += _table(title, header, body)
     for number, name, conditions in ((3, "JPEG recompression of the forged image, by quality",
                                       _JPEG),
