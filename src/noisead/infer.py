@@ -35,6 +35,7 @@ from noisead.io import (
     to_uint8,
 )
 from noisead.prefetch import prefetch_images
+from noisead.verdict import TextureCheck, Verdict, check_texture, decide, operating_point_for
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "default"
@@ -64,6 +65,10 @@ class Analysis:
     # why a low score here is weak evidence of authenticity (e.g. "JPEG, quality 90"):
     # the input was compressed after any edit; None where nothing weakens the score
     score_caveat: str | None = None
+    # whether the image has enough noise-bearing content to be judged at all
+    texture: TextureCheck | None = None
+    # the decision shown to a person (flagged / not flagged / not enough texture)
+    verdict: Verdict | None = None
 
     def evidence_shares(self) -> dict[str, float]:
         """Inside the mask, the share of pixels whose score each statistic set."""
@@ -71,7 +76,11 @@ class Analysis:
 
     def summary(self) -> dict[str, Any]:
         h, w = self.heatmap.shape
-        return {"score": round(self.score, 6), "threshold": self.threshold,
+        judged = self.verdict is None or self.verdict.score is not None
+        return {"score": round(self.score, 6) if judged else None,
+                "decision": self.verdict.to_dict() if self.verdict else None,
+                "texture": self.texture.to_dict() if self.texture else None,
+                "threshold": self.threshold,
                 "tampered_fraction": round(float(self.mask.mean()), 6),
                 "evidence_in_mask": self.evidence_shares(),
                 "mode": self.mode, "model": self.model, "width": w, "height": h,
@@ -175,11 +184,13 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
     stat = detector.image_statistic(maps)
     score = float(image_cal([stat])[0]) if image_cal else stat
     thr = detector.config.threshold if threshold is None else float(threshold)
+    texture = check_texture(pixels)
+    verdict = decide(score, texture, operating_point_for(detector.info, mode), score_caveat)
     return Analysis(heatmap=heatmap, mask=threshold_mask(heatmap, thr), score=score,
                     fingerprint=maps.fingerprint, raw=maps.raw, threshold=thr, mode=mode,
                     model=str(detector.info.get("name", "custom")),
                     seconds=time.monotonic() - t0, notes=notes, evidence=maps.evidence,
-                    score_caveat=score_caveat)
+                    score_caveat=score_caveat, texture=texture, verdict=verdict)
 
 
 def jpeg_input_caveat(tables: dict[int, list[int]] | None) -> tuple[str, str] | None:

@@ -1,0 +1,119 @@
+"""Is there enough noise-bearing content in an image to judge it at all?
+
+A noise-trace detector reads the small, random variations of the pixels. A flat, black,
+blown-out or synthetic image has none (or only the rounding of 8-bit values), and a tiny
+image has too few of them: on such inputs any score is an artefact of the input, not
+evidence. :func:`check_texture` says so up front, so the verdict can be "not enough
+texture to judge" instead of a number that reads like a finding.
+
+A block of the luminance counts as *usable* when at most half of it is clipped at black
+or white and its high-pass residual varies by more than 8-bit rounding does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+#: Side of the square blocks the image is judged in, pixels.
+BLOCK = 32
+#: The smallest side of an image that gets a score.
+MIN_SIDE = 128
+#: Usable area needed to judge: at least this many pixels ...
+MIN_USABLE_PIXELS = 128 * 128
+#: ... and at least this share of the image.
+MIN_USABLE_SHARE = 0.05
+#: A block's robust residual spread (8-bit grey levels) above which it carries noise.
+#: Pure 8-bit rounding of a smooth image gives about 0.3; sensor noise gives 1 or more.
+MIN_RESIDUAL_SPREAD = 0.5
+#: Share of clipped pixels (<= 1 or >= 254 of 255) above which a block is saturated.
+MAX_CLIPPED_SHARE = 0.5
+#: Rows of pixels processed at a time (a multiple of ``BLOCK``).
+_BAND = 16 * BLOCK
+
+
+@dataclass(frozen=True)
+class TextureCheck:
+    """Whether an image can be judged, and why not when it cannot."""
+
+    judgeable: bool
+    usable_share: float      # share of the image's blocks that carry noise
+    reason: str | None       # a short phrase when not judgeable ("the image is flat")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"judgeable": self.judgeable, "usable_share": round(self.usable_share, 4),
+                "reason": self.reason}
+
+
+def check_texture(image: np.ndarray) -> TextureCheck:
+    """Judge whether ``image`` (H x W x 3 or H x W, floats in [0, 1]) has noise to read.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_texture(np.zeros((512, 512, 3), np.float32)).judgeable
+        False
+        >>> rng = np.random.default_rng(0)
+        >>> noisy = np.clip(0.5 + 0.02 * rng.standard_normal((512, 512, 3)), 0, 1)
+        >>> check_texture(noisy.astype(np.float32)).judgeable
+        True
+    """
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        return TextureCheck(False, 0.0, f"the image is too small ({w}x{h} pixels; "
+                                        f"at least {MIN_SIDE}x{MIN_SIDE} are needed)")
+    luma = _luma_255(image)
+    usable = usable_blocks(luma)
+    share = float(usable.mean()) if usable.size else 0.0
+    usable_pixels = int(usable.sum()) * BLOCK * BLOCK
+    if usable_pixels >= MIN_USABLE_PIXELS and share >= MIN_USABLE_SHARE:
+        return TextureCheck(True, share, None)
+    clipped = _clipped_share(luma)
+    if clipped > MAX_CLIPPED_SHARE:
+        reason = f"{round(100 * clipped)}% of the image is pure black or white"
+    else:
+        reason = "the image is flat: too few areas carry camera noise"
+    return TextureCheck(False, share, reason)
+
+
+def usable_blocks(luma: np.ndarray) -> np.ndarray:
+    """Boolean grid, one entry per full ``BLOCK`` x ``BLOCK`` block of ``luma`` (0-255):
+    True where the block is not mostly clipped and its residual spread exceeds rounding.
+
+    The residual is the luminance minus its 3 x 3 mean; its spread is the median absolute
+    deviation scaled to a standard deviation, so edges (a minority of a block's pixels)
+    do not make a flat block look noisy.
+    """
+    h, w = (luma.shape[0] // BLOCK) * BLOCK, (luma.shape[1] // BLOCK) * BLOCK
+    rows = []
+    for r0 in range(0, h, _BAND):  # bands of rows: the work space stays a few MB
+        band = luma[max(r0 - 1, 0):min(r0 + _BAND + 1, h), :w]
+        residual = band - ndimage.uniform_filter(band, size=3, mode="reflect")
+        top = 1 if r0 > 0 else 0
+        residual = residual[top:top + min(_BAND, h - r0)]
+        band = band[top:top + min(_BAND, h - r0)]
+        blocks = _as_blocks(residual)
+        med = np.median(blocks, axis=2, keepdims=True)
+        spread = 1.4826 * np.median(np.abs(blocks - med), axis=2)
+        clipped = _as_blocks(((band <= 1.0) | (band >= 254.0)).astype(np.float32)).mean(axis=2)
+        rows.append((spread > MIN_RESIDUAL_SPREAD) & (clipped <= MAX_CLIPPED_SHARE))
+    return np.concatenate(rows, axis=0) if rows else np.zeros((0, 0), bool)
+
+
+def _as_blocks(a: np.ndarray) -> np.ndarray:
+    """(H, W) → (H/B, W/B, B*B) view-copy of non-overlapping blocks."""
+    rows, cols = a.shape[0] // BLOCK, a.shape[1] // BLOCK
+    return (a.reshape(rows, BLOCK, cols, BLOCK).swapaxes(1, 2)
+            .reshape(rows, cols, BLOCK * BLOCK))
+
+
+def _luma_255(image: np.ndarray) -> np.ndarray:
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 3:
+        a = a[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    return a * np.float32(255.0)
+
+
+def _clipped_share(luma: np.ndarray) -> float:
+    return float(((luma <= 1.0) | (luma >= 254.0)).mean())
