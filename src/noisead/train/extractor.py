@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from noisead.data.augment import AugmentConfig
 from noisead.data.cameras import list_camera_images, split_images
+from noisead.data.fresh_cameras import FreshCameraSampler, FreshCameraSpec, load_scenes
 from noisead.data.patches import BatchSpec, PatchBatch, PatchPairSampler, load_camera_arrays
 from noisead.models.dncnn import DnCNN, load_pretrained_denoiser
 from noisead.models.registry import (
@@ -41,6 +42,7 @@ from noisead.models.registry import (
     save_tensors_with_sidecar,
 )
 from noisead.runtime import autocast, resolve_device, resolve_precision
+from noisead.train.checkpoint import optimizer_tensors, restore_optimizer
 from noisead.train.loss import (
     dbl_loss,
     pairwise_squared_distances,
@@ -74,6 +76,8 @@ class TrainConfig:
     distill_steps: int = 0
     batch: BatchSpec = field(default_factory=BatchSpec)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # a share of each batch's models simulated afresh (see noisead.data.fresh_cameras)
+    fresh_cameras: FreshCameraSpec = field(default_factory=FreshCameraSpec)
     val_fraction: float = 0.2
     val_batches: int = 6
     val_every: int = 100
@@ -102,7 +106,8 @@ class TrainConfig:
         aug = d.pop("augment", {})
         aug = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()})
         d["holdout_cameras"] = tuple(d.get("holdout_cameras", ()))
-        return cls(batch=batch, augment=aug, **d)
+        fresh = FreshCameraSpec(**d.pop("fresh_cameras", {}))
+        return cls(batch=batch, augment=aug, fresh_cameras=fresh, **d)
 
 
 @dataclass
@@ -156,6 +161,16 @@ def loss_features(fingerprints: torch.Tensor, fingerprint_norm: str) -> torch.Te
     return fingerprints.float()
 
 
+def make_sampler(images: dict[str, list[np.ndarray]], config: TrainConfig, seed: int
+                 ) -> PatchPairSampler | FreshCameraSampler:
+    """The training batches' sampler: folder cameras alone, or mixed with fresh ones."""
+    fresh = config.fresh_cameras
+    if fresh.share <= 0:
+        return PatchPairSampler(images, config.batch, config.augment, seed=seed)
+    return FreshCameraSampler(images, config.batch, config.augment, fresh,
+                              load_scenes(fresh.scenes, fresh.crop), seed=seed)
+
+
 class _SamplerStream(torch.utils.data.IterableDataset):
     """Endless batches from a :class:`PatchPairSampler` per worker process."""
 
@@ -167,14 +182,14 @@ class _SamplerStream(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         worker = info.id if info is not None else 0
         seed = np.random.SeedSequence([self.config.seed, worker, self.first_step])
-        sampler = PatchPairSampler(self.images, self.config.batch, self.config.augment,
-                                   seed=int(seed.generate_state(1)[0]))
+        sampler = make_sampler(self.images, self.config, int(seed.generate_state(1)[0]))
         while True:
             yield sampler.sample()
 
 
-def batch_stream(sampler: PatchPairSampler, images: dict[str, list[np.ndarray]],
-                 config: TrainConfig, first_step: int) -> Iterator[PatchBatch]:
+def batch_stream(sampler: PatchPairSampler | FreshCameraSampler,
+                 images: dict[str, list[np.ndarray]], config: TrainConfig,
+                 first_step: int) -> Iterator[PatchBatch]:
     """Training batches: from ``sampler`` itself, or from ``config.loader_workers``
     processes (see the module's docstring)."""
     if config.loader_workers <= 0:
@@ -236,22 +251,6 @@ def pair_verification_auc(model: torch.nn.Module, batches: list[PatchBatch],
     return float(roc_auc_score(y, np.concatenate(scores))), float(np.mean(losses))
 
 
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    out = {}
-    for i, (_, st) in enumerate(opt.state.items()):
-        for k, v in st.items():
-            out[f"opt.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
-    return out
-
-
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    params = [p for g in opt.param_groups for p in g["params"]]
-    for i, p in enumerate(params):
-        st = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
-        if st:
-            opt.state[p] = st
-
-
 def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
                     config: TrainConfig | None = None, *, resume: bool = True,
                     progress: bool = True) -> TrainResult:
@@ -284,7 +283,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         return {c: [arrays[c][index[c][p]] for p in ps] for c, ps in split.items()}
 
     train_arrays = pick(train_set)
-    sampler = PatchPairSampler(train_arrays, config.batch, config.augment, seed=config.seed)
+    sampler = make_sampler(train_arrays, config, config.seed)
     val_batches: list[PatchBatch] = []
     if val_set:
         val_arrays = {c: v for c, v in pick(val_set).items() if len(v) >= 2}
@@ -307,7 +306,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         tensors, meta = load_tensors_with_sidecar(ckpt)
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         opt.param_groups[0]["step"] = meta["step"]
-        _restore_optimizer(opt, {k: v.to(device) if v.ndim else v
+        restore_optimizer(opt, {k: v.to(device) if v.ndim else v
                                  for k, v in tensors.items() if k.startswith("opt.")})
         torch.set_rng_state(tensors["rng.torch"])
         sampler.rng.bit_generator.state = meta["numpy_rng"]
@@ -318,7 +317,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
 
     def save_checkpoint(step: int) -> None:
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-        tensors.update(_optimizer_tensors(opt))
+        tensors.update(optimizer_tensors(opt))
         tensors["rng.torch"] = torch.get_rng_state()
         save_tensors_with_sidecar(ckpt, tensors, {
             "kind": "checkpoint", "step": step,
