@@ -21,13 +21,13 @@ from scipy import ndimage
 BLOCK = 32
 #: The smallest side of an image that gets a score.
 MIN_SIDE = 128
-#: Usable area needed to judge: at least this many pixels ...
+#: Usable area needed to judge, pixels: as much as one 128 x 128 square, wherever it is
+#: (a small textured region in a flat photo is exactly where a splice would show).
 MIN_USABLE_PIXELS = 128 * 128
-#: ... and at least this share of the image.
-MIN_USABLE_SHARE = 0.05
 #: A block's robust residual spread (8-bit grey levels) above which it carries noise.
-#: Pure 8-bit rounding of a smooth image gives about 0.3; sensor noise gives 1 or more.
-MIN_RESIDUAL_SPREAD = 0.5
+#: The 8-bit rounding of a smooth synthetic gradient stays below it; camera photos,
+#: flat-field shots included, are above it almost everywhere.
+MIN_RESIDUAL_SPREAD = 0.25
 #: Share of clipped pixels (<= 1 or >= 254 of 255) above which a block is saturated.
 MAX_CLIPPED_SHARE = 0.5
 #: Rows of pixels processed at a time (a multiple of ``BLOCK``).
@@ -67,7 +67,7 @@ def check_texture(image: np.ndarray) -> TextureCheck:
     usable = usable_blocks(luma)
     share = float(usable.mean()) if usable.size else 0.0
     usable_pixels = int(usable.sum()) * BLOCK * BLOCK
-    if usable_pixels >= MIN_USABLE_PIXELS and share >= MIN_USABLE_SHARE:
+    if usable_pixels >= MIN_USABLE_PIXELS:
         return TextureCheck(True, share, None)
     clipped = _clipped_share(luma)
     if clipped > MAX_CLIPPED_SHARE:

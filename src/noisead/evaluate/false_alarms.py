@@ -1,0 +1,144 @@
+"""The decision's operating point: a threshold chosen on validation photos, measured on
+untouched photos of camera models that neither the extractor nor the detector ever saw.
+
+A verdict shown to a person states how often untouched photos are flagged; this module
+produces that figure. Photos are scored as a user would analyse them (the whole file, its
+EXIF orientation applied), under the conditions a photo meets on its way to an analyst:
+as the camera wrote it, recompressed as a JPEG, and downscaled and recompressed as on the
+web. An image the texture check refuses is counted apart: it is never flagged.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from noisead.io import LoadedImage, load_image, to_uint8
+from noisead.verdict import OperatingPoint
+
+
+@dataclass(frozen=True)
+class PhotoCondition:
+    """How an untouched photo is altered before it is scored (no content change)."""
+
+    name: str
+    jpeg_quality: int | None = None     # re-save as a JPEG at this libjpeg quality
+    max_megapixels: float | None = None  # downscale (Lanczos) to at most this many pixels
+
+    def apply(self, path: Path, max_pixels: int | None) -> LoadedImage:
+        """The photo at ``path`` under this condition, decoded as the CLI would decode it."""
+        if self.jpeg_quality is None and self.max_megapixels is None:
+            return load_image(path, max_pixels=max_pixels)
+        pixels = load_image(path, max_pixels=max_pixels).pixels
+        im = Image.fromarray(to_uint8(pixels))
+        if self.max_megapixels is not None:
+            scale = math.sqrt(self.max_megapixels * 1e6 / (im.width * im.height))
+            if scale < 1.0:
+                im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                               Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        if self.jpeg_quality is None:
+            im.save(buf, format="PNG")
+        else:
+            im.save(buf, format="JPEG", quality=self.jpeg_quality)
+        return load_image(buf.getvalue(), max_pixels=max_pixels)
+
+
+#: The conditions the operating point is measured under.
+CONDITIONS: tuple[PhotoCondition, ...] = (
+    PhotoCondition("as taken"),
+    PhotoCondition("JPEG q90", jpeg_quality=90),
+    PhotoCondition("web: 0.3 MP, JPEG q80", jpeg_quality=80, max_megapixels=0.3),
+)
+
+
+@dataclass(frozen=True)
+class PhotoScore:
+    """One untouched photo's image score under one condition (None: not judgeable)."""
+
+    pool: str
+    camera: str
+    path: str
+    condition: str
+    score: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"pool": self.pool, "camera": self.camera, "path": self.path,
+                "condition": self.condition, "score": self.score}
+
+
+def score_photos(photos: Iterable[tuple[str, str, Path]], conditions: Sequence[PhotoCondition],
+                 analyse: Callable[[LoadedImage], tuple[float, bool]],
+                 done: set[tuple[str, str]] | None = None,
+                 max_pixels: int | None = None) -> Iterable[PhotoScore]:
+    """Score each ``(pool, camera, path)`` photo under each condition, lazily.
+
+    ``analyse`` maps a decoded image to ``(image score, judgeable)``; pairs of
+    ``(path, condition)`` in ``done`` are skipped, so an interrupted measurement resumes.
+    """
+    done = done or set()
+    for pool, camera, path in photos:
+        for cond in conditions:
+            if (str(path), cond.name) in done:
+                continue
+            score, judgeable = analyse(cond.apply(path, max_pixels))
+            yield PhotoScore(pool, camera, str(path), cond.name,
+                             float(score) if judgeable else None)
+
+
+def choose_threshold(scores: Sequence[float], target_rate: float, floor: float = 0.0) -> float:
+    """The lowest threshold at which at most ``target_rate`` of ``scores`` reach it.
+
+    A photo is flagged when its score is at or above the threshold, so the threshold is set
+    just above the ``k``-th highest score, ``k = floor(target_rate * n)``; never below
+    ``floor``.
+
+    Examples:
+        >>> t = choose_threshold([0.1, 0.5, 0.9, 0.95], 0.25)   # one of four may reach it
+        >>> 0.9 < t < 0.9001
+        True
+        >>> 0.5 < choose_threshold([0.1, 0.5, 0.9, 0.95], 0.5) < 0.5001
+        True
+    """
+    values = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
+    if values.size == 0:
+        raise ValueError("choosing a threshold needs at least one pristine score")
+    allowed = int(math.floor(target_rate * values.size))
+    above = values[allowed] if allowed < values.size else values[-1]
+    threshold = float(np.nextafter(np.float32(above), np.float32(np.inf)))
+    return max(threshold, floor)
+
+
+def operating_point(scores: Sequence[float | None], threshold: float, source: str
+                    ) -> OperatingPoint:
+    """How many of ``scores`` (None: not judgeable, never flagged) reach ``threshold``."""
+    flagged = sum(1 for s in scores if s is not None and s >= threshold)
+    return OperatingPoint(threshold, flagged, len(scores), source)
+
+
+def read_scores(path: Path) -> list[PhotoScore]:
+    """The scores saved so far in a JSON-lines file (empty if there is none)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            d = json.loads(line)
+            rows.append(PhotoScore(d["pool"], d["camera"], d["path"], d["condition"],
+                                   d["score"]))
+    return rows
+
+
+def append_score(path: Path, row: PhotoScore) -> None:
+    """Append one score line and flush it to disk (a kill loses at most the line in flight)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(row.to_dict()) + "\n")
+        f.flush()
