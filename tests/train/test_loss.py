@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from noisead.train.loss import (
@@ -8,6 +9,7 @@ from noisead.train.loss import (
     pairwise_squared_distances,
     positive_pair_mask,
     standardize_patches,
+    training_positives,
 )
 
 
@@ -141,3 +143,21 @@ def test_distances_survive_a_large_common_offset():
     d = pairwise_squared_distances(shifted).double()
     off = ~torch.eye(6, dtype=torch.bool)
     assert torch.allclose(d[off], exact[off], rtol=1e-3)
+
+
+def test_training_positives_by_position_or_by_model():
+    # two models x two images x two positions, as PatchPairSampler lays a batch out
+    cameras = ["a"] * 4 + ["b"] * 4
+    groups = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    image_ids = torch.tensor([0, 1, 0, 1, 2, 3, 2, 3])
+    by_position = training_positives(groups, image_ids, cameras, "position")
+    assert torch.equal(by_position, positive_pair_mask(groups, image_ids))
+    by_model = training_positives(groups, image_ids, cameras, "model")
+    expected = torch.zeros(8, 8, dtype=torch.bool)
+    expected[:4, :4] = True
+    expected[4:, 4:] = True
+    expected.fill_diagonal_(False)
+    assert torch.equal(by_model, expected)
+    assert by_model[0, 2]  # same image, another grid position: a positive too
+    with pytest.raises(ValueError, match="positives"):
+        training_positives(groups, image_ids, cameras, "scene")

@@ -48,6 +48,7 @@ from noisead.train.loss import (
     pairwise_squared_distances,
     positive_pair_mask,
     standardize_patches,
+    training_positives,
 )
 
 
@@ -71,6 +72,7 @@ class TrainConfig:
     # "patch": standardize each patch's fingerprint before the loss (see
     # standardize_patches); "none": the paper's raw distances
     fingerprint_norm: str = "none"
+    positives: str = "position"  # or "model": see noisead.train.loss.training_positives
     # > 0: ``init_from`` is a denoiser of another shape (the 17x64 one for a small model):
     # first teach the model to reproduce it for this many steps (see train.distill)
     distill_steps: int = 0
@@ -337,7 +339,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         with autocast(precision):
             fp = model(x.contiguous(memory_format=torch.channels_last))
         loss = dbl_loss(loss_features(fp, config.fingerprint_norm),
-                        positive_pair_mask(batch.groups, batch.image_ids).to(device),
+                        training_positives(batch.groups, batch.image_ids, batch.cameras,
+                                           config.positives).to(device),
                         temperature=config.temperature)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -86,6 +86,27 @@ def positive_pair_mask(groups: Tensor, image_ids: Tensor) -> Tensor:
     return same_group & other_image
 
 
+def training_positives(groups: Tensor, image_ids: Tensor, cameras: list[str],
+                       kind: str = "position") -> Tensor:
+    """The positive pairs a training batch is scored with.
+
+    ``"position"`` is Noiseprint's choice (:func:`positive_pair_mask`): same model, same
+    position, different image. ``"model"`` makes every other patch of the same camera
+    model a positive, other positions and the same image included: all positions lie on
+    the 8-pixel grid, so they share the colour-filter and JPEG phases, and asking them to
+    agree teaches the model-level periodic traces (what tells a pasted region from its
+    host) instead of a pattern tied to one sensor position, which an unseen camera lacks.
+    """
+    if kind == "position":
+        return positive_pair_mask(groups, image_ids)
+    if kind != "model":
+        raise ValueError(f"positives must be 'position' or 'model', got {kind!r}")
+    index = {c: i for i, c in enumerate(dict.fromkeys(cameras))}
+    model = torch.tensor([index[c] for c in cameras])
+    same = model[:, None] == model[None, :]
+    return same & ~torch.eye(len(cameras), dtype=torch.bool)
+
+
 def dbl_loss(features: Tensor, positives: Tensor, *, temperature: float = 0.1,
              normalize: Normalize = "batch", reduction: str = "mean") -> Tensor:
     """Distance-based logistic loss over a batch of fingerprints.
