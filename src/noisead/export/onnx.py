@@ -1,0 +1,103 @@
+"""The extractor as an ONNX graph whose outputs are the fingerprint and the tapped layers.
+
+Why ONNX: it is what other forensic and anomaly tools load (anomalib exports to ONNX and
+OpenVINO), and ONNX Runtime is a runtime made for CPU inference. The graph takes an
+N x 3 x H x W float32 image in [0, 1] of any size (both spatial axes are dynamic) and
+returns ``fingerprint`` followed by one output per tap, named after the tapped layer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from noisead.io import atomic_write_bytes
+
+#: ONNX operator set the graphs are written with.
+OPSET = 17
+
+
+class TappedExtractor(nn.Module):
+    """Wraps an extractor so that its forward returns ``(fingerprint, *tapped maps)``."""
+
+    def __init__(self, extractor: nn.Module, taps: Sequence[str]) -> None:
+        super().__init__()
+        self.extractor = extractor
+        self.taps = tuple(taps)
+        self._store: dict[str, Tensor] = {}
+        for name in self.taps:
+            module = extractor.get_submodule(name)
+            module.register_forward_hook(self._recorder(name))
+
+    def _recorder(self, name: str):
+        def hook(_m: nn.Module, _i: object, out: Tensor) -> None:
+            self._store[name] = out
+        return hook
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        self._store.clear()
+        output = self.extractor(images)
+        return (output, *[self._store[t] for t in self.taps])
+
+
+def output_names(taps: Sequence[str]) -> list[str]:
+    """The graph's output names: ``fingerprint`` and ``tap:<layer>`` per tap."""
+    return ["fingerprint", *[f"tap:{t}" for t in taps]]
+
+
+def export_onnx(extractor: nn.Module, taps: Sequence[str], path: str | Path,
+                sample_size: int = 64) -> Path:
+    """Write ``extractor`` with its ``taps`` as an ONNX graph at ``path`` (atomically).
+
+    A JSON sidecar beside it records the taps and the output names, so a reader knows which
+    output is which layer without parsing the graph.
+    """
+    import copy
+    import io
+
+    path = Path(path)
+    model = TappedExtractor(copy.deepcopy(extractor).float().eval(), taps).eval()
+    sample = torch.rand(1, 3, sample_size, sample_size)
+    names = output_names(taps)
+    dynamic = {"image": {0: "batch", 2: "height", 3: "width"},
+               **{n: {0: "batch", 2: "height", 3: "width"} for n in names}}
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(model, (sample,), buf, input_names=["image"], output_names=names,
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path.with_suffix(".json"), json.dumps(
+        {"kind": "onnx-extractor", "taps": list(taps), "outputs": names, "opset": OPSET,
+         "input": "image: N x 3 x H x W float32 RGB in [0, 1]"}, indent=2).encode())
+    return path
+
+
+class OnnxExtractor:
+    """Runs an exported extractor with ONNX Runtime on the CPU.
+
+    ``__call__`` mirrors :func:`noisead.anomaly.embed.forward_with_taps`: it returns the
+    fingerprint and a dict of the tapped maps, as torch tensors.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options,
+                                            providers=["CPUExecutionProvider"])
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, images: Tensor | np.ndarray) -> tuple[Tensor, dict[str, Tensor]]:
+        x = images.detach().cpu().numpy() if isinstance(images, Tensor) else images
+        results = self.session.run(None, {"image": np.ascontiguousarray(x, np.float32)})
+        maps = {n.removeprefix("tap:"): torch.from_numpy(r)
+                for n, r in zip(self.outputs, results, strict=True) if n.startswith("tap:")}
+        return torch.from_numpy(results[0]), maps
