@@ -8,6 +8,7 @@ shapes at ``analyze`` directly.
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -21,7 +22,8 @@ from PIL import Image
 
 from noisead.anomaly.detector import DetectorConfig
 from noisead.anomaly.fit import fit_detector
-from noisead.infer import ImageTooSmallError, analyze, analyze_paths
+from noisead.batch import run_batch
+from noisead.infer import ImageTooSmallError, analyze
 from noisead.io import ImageLoadError
 from noisead.models.registry import create_model
 
@@ -38,6 +40,12 @@ def detector():
     return fit_detector(create_model("dncnn-tiny"), pristine,
                         DetectorConfig(patch_size=PATCH, crop_size=64, tile=128,
                                        n_features=12), progress=False)
+
+
+def analyze_paths(paths, out, detector):
+    """The batch run analysts use, with ``detector``."""
+    return run_batch(paths, out, functools.partial(analyze, detector=detector), model="test",
+                     progress=False)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -59,7 +67,8 @@ def _save(img: Image.Image, fmt: str, **kw) -> bytes:
 
 
 def _corpus(tmp: Path) -> dict[str, tuple[Path, str]]:
-    """name -> (file, expected outcome: "ok" or a fragment of the error message)."""
+    """name -> (file, expected outcome: "ok", "unjudged" (smaller than one patch: recorded
+    as not enough texture to judge) or a fragment of the error message)."""
     rng = np.random.default_rng(1)
     rgb = Image.fromarray((rng.random((80, 96, 3)) * 255).astype(np.uint8))
     jpeg = _save(rgb, "JPEG", quality=90)
@@ -73,7 +82,7 @@ def _corpus(tmp: Path) -> dict[str, tuple[Path, str]]:
         "random.jpg": (rng.bytes(2000), "cannot decode"),
         "text.png": (b"hello, this is not an image\n" * 20, "cannot decode"),
         "bomb.png": (_png_bomb(100_000, 100_000), "pixels"),
-        "one-pixel.png": (_save(Image.new("RGB", (1, 1)), "PNG"), "at least"),
+        "one-pixel.png": (_save(Image.new("RGB", (1, 1)), "PNG"), "unjudged"),
         "jpeg-named.png": (jpeg, "ok"),
         "gray16.png": (_save(Image.fromarray((rng.random((80, 96)) * 65535).astype(np.uint16)),
                              "PNG"), "ok"),
@@ -100,14 +109,17 @@ def test_corpus_in_one_batch_run(detector, tmp_path):
     out.mkdir()
     sentinel = out / "notes.txt"
     sentinel.write_text("an analyst's notes")
-    report = analyze_paths([p for p, _ in corpus.values()], out, detector, progress=False)
-    failed = {Path(f["image"]).name: f["error"] for f in report.failed}
-    done = {Path(d["image"]).name for d in report.done}
+    report = analyze_paths([p for p, _ in corpus.values()], out, detector)
+    failed = {Path(f.display).name: f.error for f in report.failed}
+    done = {Path(d.display).name: d for d in report.done}
     for name, (_, expect) in corpus.items():
         if expect == "ok":
             assert name in done, (name, failed.get(name))
             stem = Path(name).stem
             assert (out / f"{stem}.heatmap.png").is_file()
+        elif expect == "unjudged":
+            assert done[name].decision == "not enough texture to judge", name
+            assert done[name].score is None and "at least" in done[name].verdict
         else:
             assert name in failed, name
             assert expect in failed[name].lower(), (name, failed[name])
@@ -123,7 +135,7 @@ def test_unwritable_output_is_a_clear_error(detector, tmp_path):
     img = tmp_path / "a.png"
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(img)
     with pytest.raises(OSError, match="file"):
-        analyze_paths([img], blocker / "sub", detector, progress=False)
+        analyze_paths([img], blocker / "sub", detector)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -45,16 +45,20 @@ def test_overlay_in_bands_equals_the_whole_image_formula(monkeypatch):
 
 
 def test_evidence_in_words_largest_first_and_in_the_batch_report(tmp_path) -> None:
+    from noisead.batch.report import write_report
+    from noisead.batch.state import BatchState, InputRecord
     from noisead.infer import evidence_text
-    from noisead.report import write_report
 
     shares = {"learned fingerprint": 0.001, "noise level": 0.22, "noise spectrum": 0.779}
     assert evidence_text(shares) == "noise spectrum 78%, noise level 22%"
     assert evidence_text({}) == ""
-    rows = [{"image": "a.png", "output": "a", "score": 0.99, "tampered": "True",
-             "evidence": evidence_text(shares), "seconds": 1.0},
-            {"image": "b.png", "output": "b", "score": 0.2, "tampered": "False",
-             "evidence": "", "seconds": 1.0}]
-    page = write_report(tmp_path, rows, [], model="m", threshold=0.99).read_text()
+    with BatchState(tmp_path) as state:
+        for name, decision, score, evidence in (
+                ("a", "flagged", 0.999, evidence_text(shares)),
+                ("b", "not flagged", 0.2, "")):
+            state.save(InputRecord(tmp_path / f"{name}.png", f"{name}.png", "done", stem=name,
+                                   decision=decision, score=score, evidence=evidence,
+                                   verdict=f"{decision}.", seconds=1.0))
+        page = write_report(state, tmp_path, model="m")[0].read_text()
     assert "set by: noise spectrum 78%, noise level 22%" in page
     assert page.count("set by:") == 1  # nothing for an image without a flagged region

@@ -1,6 +1,6 @@
 """Command line: thin wrappers that parse arguments and call the package's functions.
 
-    noisead analyze IMAGE_OR_DIR... -o OUT
+    noisead analyze IMAGE_OR_DIR... -o OUT      (resumable; see noisead.batch)
     noisead train-extractor CAMERA_ROOT... -o RUN_DIR
     noisead fit-detector --extractor RUN_DIR/extractor.safetensors PRISTINE... -o MODEL.safetensors
     noisead evaluate DATASET -o OUT [--jpeg 100,95,90] [--resize 0.8,0.9,1.1,1.2]
@@ -42,31 +42,48 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from noisead.infer import analyze_paths, load_detector
+    import functools
 
-    paths = expand_inputs(args.inputs)
-    if not paths:
+    from tqdm import tqdm
+
+    from noisead.batch import run_batch
+    from noisead.batch.escape import display_path, for_terminal
+    from noisead.batch.state import InputRecord
+    from noisead.infer import analyze, load_detector
+    from noisead.verdict import operating_point_for
+
+    detector = load_detector(args.model)
+    mode = args.mode or detector.config.mode
+    max_pixels = None if args.max_pixels == 0 else args.max_pixels
+    out = Path(args.output)
+
+    def show(outcome: str, record: InputRecord) -> None:
+        where = for_terminal(display_path(out / f"{record.stem}")) + ".*"
+        image = for_terminal(record.display)
+        if outcome == "failed":
+            tqdm.write(f"{image}: FAILED: {for_terminal(record.error)}", file=sys.stderr)
+            return
+        if outcome == "skipped":
+            tqdm.write(f"{image}: already analysed -> {where} (use --redo to analyse again)")
+            return
+        line = f"{image}: {for_terminal(record.verdict)}"
+        if record.decision == "flagged" and record.evidence:
+            line += f" Set by: {for_terminal(record.evidence)}."
+        tqdm.write(f"{line} -> {where}")
+
+    report = run_batch(args.inputs, out,
+                       functools.partial(analyze, detector=detector, mode=args.mode,
+                                         threshold=args.threshold),
+                       model=str(detector.info.get("name", "custom")), redo=args.redo,
+                       max_pixels=max_pixels,
+                       operating_point=operating_point_for(detector.info, mode),
+                       progress=not args.quiet, on_item=show)
+    if not (report.done or report.skipped or report.failed):
         print("no images found in the given inputs", file=sys.stderr)
         return 2
-    detector = load_detector(args.model)
-    max_pixels = None if args.max_pixels == 0 else args.max_pixels
-    report = analyze_paths(paths, args.output, detector, mode=args.mode,
-                           threshold=args.threshold, max_pixels=max_pixels,
-                           skip_existing=not args.redo, progress=not args.quiet)
-    for row in report.done:
-        verdict = "TAMPERED?" if row["tampered"] else "no detection"
-        if row["tampered"] and row.get("evidence"):
-            verdict += f"; set by {row['evidence']}"
-        elif not row["tampered"] and row.get("score_caveat"):
-            verdict += f"; weak evidence: {row['score_caveat']}, see notes"
-        print(f"{row['image']}: score {row['score']:.3f} ({verdict}) -> "
-              f"{Path(args.output) / row['output']}.*.png")
-    for path in report.skipped:
-        print(f"{path}: already analysed (use --redo to analyse again)")
-    for fail in report.failed:
-        print(f"{fail['image']}: FAILED: {fail['error']}", file=sys.stderr)
+    twice = f", {report.duplicates} given twice" if report.duplicates else ""
     print(f"{len(report.done)} analysed, {len(report.skipped)} skipped, "
-          f"{len(report.failed)} failed; results in {args.output}")
+          f"{len(report.failed)} failed{twice}; results in {for_terminal(out)}")
     return 1 if report.failed else 0
 
 
@@ -307,12 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from noisead.batch.escape import for_terminal
+    from noisead.batch.lock import OutputFolderBusyError
+    from noisead.io import OutputError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"noisead: error: {e}", file=sys.stderr)
+    except (FileNotFoundError, ValueError, OutputError, OutputFolderBusyError) as e:
+        # a person's mistake (a missing model, an output path that is a file, a folder in
+        # use by another run): one line, not a traceback
+        print(f"noisead: error: {for_terminal(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -2,39 +2,29 @@
 
 The detector scores the image tile by tile (see :mod:`noisead.anomaly.tiling`), the raw
 map is calibrated against pristine images, thresholded into a mask, and summarised into
-one image-level score. ``write_outputs()`` saves the PNGs and a JSON atomically;
-``analyze_paths()`` runs over many files, reports the ones that fail and goes on.
+one image-level score. Batch runs over many files, and the files of each result, are in
+:mod:`noisead.batch`.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from noisead.anomaly.detector import EVIDENCE, Detector
 from noisead.anomaly.score import threshold_mask
 from noisead.io import (
     DEFAULT_MAX_PIXELS,
-    ImageLoadError,
     LoadedImage,
-    atomic_write_bytes,
-    ensure_writable_dir,
     image_from_array,
     load_image,
-    save_json,
-    save_png,
     to_uint8,
 )
-from noisead.prefetch import prefetch_images
 from noisead.verdict import TextureCheck, Verdict, check_texture, decide, operating_point_for
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -278,112 +268,3 @@ def fingerprint_view(fingerprint: np.ndarray) -> np.ndarray:
     view -= np.float32(lo)
     view /= np.float32(max(hi - lo, 1e-12))
     return np.clip(view, 0, 1, out=view)
-
-
-def write_outputs(analysis: Analysis, image: np.ndarray, out_dir: str | Path, stem: str
-                  ) -> dict[str, Path]:
-    """Write heatmap, mask, overlay, fingerprint PNGs and a JSON of scores (atomically)."""
-    out = ensure_writable_dir(out_dir)
-    paths = {k: out / f"{stem}.{k}.png" for k in ("heatmap", "mask", "overlay", "fingerprint")}
-    save_png(paths["heatmap"], colorize(analysis.heatmap))
-    save_png(paths["mask"], analysis.mask)
-    overlay_rgb = overlay(image, analysis.heatmap, analysis.mask)
-    save_png(paths["overlay"], overlay_rgb)
-    save_png(paths["fingerprint"], fingerprint_view(analysis.fingerprint))
-    paths["json"] = out / f"{stem}.json"
-    from noisead.report import save_thumbnails
-
-    thumbs = save_thumbnails(out, stem, image, overlay_rgb)
-    save_json(paths["json"], {**analysis.summary(),
-                              "files": {k: v.name for k, v in paths.items()},
-                              "thumbnails": thumbs})
-    return paths
-
-
-# -- many images --------------------------------------------------------------------------
-
-@dataclass
-class BatchReport:
-    done: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[dict[str, str]] = field(default_factory=list)
-
-
-def _unique_stems(paths: Sequence[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        s = p.stem
-        if s in seen:
-            seen[s] += 1
-            s = f"{s}-{seen[s]}"
-        else:
-            seen[s] = 0
-        stems.append(s)
-    return stems
-
-
-def analyze_paths(paths: Sequence[str | Path], out_dir: str | Path,
-                  detector: Detector | str | Path | None = None, *, mode: str | None = None,
-                  threshold: float | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                  skip_existing: bool = True, progress: bool = True) -> BatchReport:
-    """Analyse many images; a file that fails is reported and the others are still done.
-
-    Writes ``summary.csv`` (image, score, decision, what set the flagged scores, seconds),
-    ``failures.csv`` and ``report.html`` (thumbnails of image and overlay, scores, failed
-    files) in ``out_dir``.
-    With ``skip_existing`` an image whose JSON already exists is not redone,
-    so an interrupted run resumes.
-    """
-    out = ensure_writable_dir(out_dir)
-    if not isinstance(detector, Detector):
-        detector = load_detector(detector)
-    report = BatchReport()
-    paths = [Path(p) for p in paths]
-    todo = [(p, s) for p, s in zip(paths, _unique_stems(paths), strict=True)
-            if not (skip_existing and (out / f"{s}.json").is_file())]
-    report.skipped = [str(p) for p in paths if p not in {t[0] for t in todo}]
-    stems = dict(todo)
-    # The next image is decoded in a background thread while this one is analysed.
-    for path, loaded in tqdm(prefetch_images([p for p, _ in todo], max_pixels),
-                             total=len(todo), desc="analysing", disable=not progress):
-        stem = stems[path]
-        try:
-            if isinstance(loaded, Exception):
-                raise loaded
-            result = analyze(loaded, detector, mode=mode, threshold=threshold)
-            write_outputs(result, loaded.pixels, out, stem)
-        except (ImageLoadError, ImageTooSmallError, OSError, ValueError) as e:
-            report.failed.append({"image": str(path), "error": str(e)})
-            continue
-        report.done.append({"image": str(path), "output": stem, "score": result.score,
-                            "tampered": bool(result.mask.any()),
-                            "evidence": evidence_text(result.evidence_shares()),
-                            "score_caveat": result.score_caveat,
-                            "seconds": round(result.seconds, 3)})
-    _write_csv(out / "summary.csv",
-               ["image", "output", "score", "tampered", "evidence", "score_caveat", "seconds"],
-               report.done)
-    _write_csv(out / "failures.csv", ["image", "error"], report.failed)
-    from noisead.report import write_report
-
-    with (out / "summary.csv").open(newline="") as f:
-        all_rows = list(csv.DictReader(f))  # this run's rows and those of earlier runs
-    write_report(out, all_rows, report.failed, model=str(detector.info.get("name", "custom")),
-                 threshold=detector.config.threshold if threshold is None else threshold)
-    return report
-
-
-def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    """Write rows to CSV, merged with the rows of an earlier (resumed) run."""
-    old: list[dict[str, Any]] = []
-    if path.is_file():
-        with path.open(newline="") as f:
-            old = list(csv.DictReader(f))
-    new_images = {r["image"] for r in rows}
-    merged = [r for r in old if r.get("image") not in new_images] + rows
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(merged)
-    atomic_write_bytes(path, buf.getvalue().encode())
