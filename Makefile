@@ -8,7 +8,8 @@ SHARED  ?= ../shared
 DATA    ?= data
 STAMP   := .venv/.installed
 
-.PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer fit check-default \
+.PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer train-campaign \
+        train-campaign-select fit check-default \
         evaluate tables bench \
         scene-splices clean browser-deps gpu-data train-gpu
 
@@ -84,6 +85,24 @@ train-restormer: venv
 	  --model runs/restormer-tiny/detector-refine.safetensors --out runs/eval-restormer \
 	  --methods noisead-reference --sets splice-png,splice-jpeg,generative-png,generative-jpeg \
 	  --sweep-sets splice-jpeg --jpeg 95,90 --resize 0.9
+
+# The training campaign (docs/BENCHMARKS.md, "Training campaign"): DnCNN-small and
+# Restormer-tiny from scratch with the recipe the pilots chose (configs/campaign_*.json),
+# at equal CPU time in alternating legs of LEG_S s, LEGS legs each, one thread. Run it
+# again to resume: finished legs are counted in runs/campaign/legs.done and every leg
+# resumes its run's checkpoint. train-campaign-select then scores every saved snapshot of
+# both runs on the unseen-camera validation sets (never the test sets).
+LEGS  ?= 6
+LEG_S ?= 1500
+train-campaign: venv
+	LEGS=$(LEGS) LEG_S=$(LEG_S) SHARED=$(SHARED) DATA=$(DATA) \
+	  HOLDOUT=$(HOLDOUT_REAL),$(HOLDOUT_SIM) scripts/train_campaign.sh
+
+train-campaign-select: venv
+	for run in runs/campaign/dncnn-small runs/campaign/restormer-tiny; do \
+	  OMP_NUM_THREADS=1 $(PY) scripts/select_snapshot.py --run $$run --shared $(SHARED) \
+	    --data $(DATA) --sets splice-png,splice-jpeg,generative-png | tee $$run/selection.md; \
+	done
 
 # Session 3's GPU run: four extractors side by side on one GPU (scripts/train_gpu.sh).
 # gpu-data packs the training images losslessly into .gpu/ (under 64 MiB; needs jpegtran).

@@ -348,7 +348,9 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         opt.step()
         record: dict[str, float] = {"step": step + 1, "loss": float(loss.item()),
-                                    "seconds": time.monotonic() - t0}
+                                    "seconds": time.monotonic() - t0,
+                                    # the loss ignores the scale: watch it drift
+                                    "fp_rms": float(fp.detach().float().pow(2).mean().sqrt())}
         flat_steps = flat_steps + 1 if is_collapsed(fp) else 0
         collapsed = bool(config.collapse_patience) and flat_steps >= config.collapse_patience
         if collapsed:
