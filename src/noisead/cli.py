@@ -187,7 +187,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from noisead.serve.app import run
 
-    run(host=args.host, port=args.port, model=args.model)
+    run(host=args.host, port=args.port, model=args.model, max_pixels=args.max_pixels,
+        max_pending=args.max_pending, time_limit=args.time_limit)
     return 0
 
 
@@ -316,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--host", default="127.0.0.1")
     w.add_argument("--port", type=int, default=8765)
     w.add_argument("--model", default=None)
+    w.add_argument("--max-pixels", type=int, default=50_000_000,
+                   help="refuse images declaring more pixels, before decoding them")
+    w.add_argument("--max-pending", type=int, default=4,
+                   help="analyses running or waiting at once; more are answered 503")
+    w.add_argument("--time-limit", type=float, default=120.0, metavar="SECONDS",
+                   help="stop an analysis that runs longer (its worker process is killed)")
     w.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("models", help="list the shipped models")

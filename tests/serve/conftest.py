@@ -1,8 +1,16 @@
-"""Fixtures of the viewer tests: a tiny fitted detector and a photo with a spliced square."""
+"""Fixtures of the viewer tests: a tiny fitted detector, a photo with a spliced square,
+hostile PNGs, and the real server on 127.0.0.1 with a client that talks to it as its page
+does (same origin, with the page's token)."""
 
 from __future__ import annotations
 
 import io
+import re
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -63,3 +71,93 @@ def to_png():
 @pytest.fixture(scope="session")
 def spliced_array() -> np.ndarray:
     return spliced_image()
+
+
+def declared_png(width: int, height: int) -> bytes:
+    """A real 1-bit black PNG of ``width`` x ``height``: a few hundred bytes for 2 MP, about
+    24 KB for 196 MP, because rows of zeros compress to almost nothing. What a hostile
+    upload looks like: tiny on the wire, huge once decoded."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    packer = zlib.compressobj(9)
+    rows = b"".join(packer.compress(row * min(1024, height - y)) for y in range(0, height, 1024))
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grayscale
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", rows + packer.flush()) + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="session")
+def hostile_png():
+    """``hostile_png(width, height)``: see :func:`declared_png`."""
+    return declared_png
+
+
+class Viewer:
+    """An HTTP client of a running viewer that behaves like the viewer's own page: it reads
+    the token from the page and sends it, with the page's origin, on every upload."""
+
+    def __init__(self, base: str, app=None) -> None:
+        import urllib3
+
+        self.base = base
+        self.app = app
+        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(300))
+        page = self.get("/").data.decode()
+        found = re.search(r'<meta name="noisead-token" content="([^"]+)"', page)
+        assert found, "the page carries no token"
+        self.token = found.group(1)
+
+    def get(self, path: str, headers: dict[str, str] | None = None):
+        return self.http.request("GET", self.base + path, headers=headers or {})
+
+    def page_headers(self) -> dict[str, str]:
+        return {"Origin": self.base, "X-Noisead-Token": self.token}
+
+    def post(self, data: bytes, name: str = "photo.png", *,
+             headers: dict[str, str] | None = None, **fields: str):
+        """Upload ``data`` as the page does; ``headers`` replace the page's own."""
+        return self.http.request(
+            "POST", self.base + "/api/analyze",
+            fields={"image": (name, data, "application/octet-stream"), **fields},
+            headers=self.page_headers() if headers is None else headers)
+
+
+@contextmanager
+def serving(app) -> Iterator[Viewer]:
+    """``app`` served by werkzeug on a free port of 127.0.0.1 from a background thread;
+    afterwards the server and the app's worker process are stopped."""
+    from werkzeug.serving import make_server
+
+    from noisead.serve.app import restrict_hosts, shutdown
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    restrict_hosts(app, "127.0.0.1", server.server_port)
+    thread = threading.Thread(target=server.serve_forever, name="viewer-under-test",
+                              daemon=True)
+    thread.start()
+    try:
+        yield Viewer(f"http://127.0.0.1:{server.server_port}", app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        shutdown(app)
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """``with serve(app) as viewer:``: see :func:`serving`."""
+    return serving
+
+
+@pytest.fixture(scope="session")
+def viewer(tiny_detector):
+    """One viewer with the tiny detector and default limits, served for the whole session
+    (its worker process starts once)."""
+    from noisead.serve.app import create_app
+
+    with serving(create_app(tiny_detector)) as running:
+        yield running

@@ -1,4 +1,5 @@
-"""End to end: the viewer in headless Chromium, driven by Selenium.
+"""End to end: the viewer in headless Chromium, driven by Selenium, with the shipped
+default model on the bundled example (the page shows the shared verdict's sentence).
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install_browser_test_deps.sh``)
 and ``pip install selenium``; skipped with the reason when any is missing. Leaves a
@@ -14,7 +15,6 @@ import io
 import os
 import re
 import shutil
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from PIL import Image
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO_ROOT / "src" / "noisead" / "examples" / "spliced.png"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 DOC_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "viewer.png"
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -49,23 +50,12 @@ pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
 
 
 @pytest.fixture
-def server(tiny_detector):
-    """The real app on a free port of 127.0.0.1, served from a background thread."""
-    from werkzeug.serving import make_server
+def server(serve):
+    """The real app with the default model on a free port of 127.0.0.1."""
+    from noisead.serve.app import create_app
 
-    from noisead.serve.app import create_app, restrict_hosts
-
-    app = create_app(tiny_detector)
-    restrict_hosts(app, "127.0.0.1")
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, name="viewer-under-test", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_port}"
-    finally:
-        srv.shutdown()
-        thread.join(timeout=10)
-        srv.server_close()
+    with serve(create_app()) as viewer:
+        yield viewer.base
 
 
 @pytest.fixture
@@ -108,12 +98,13 @@ def _full_page_screenshot(driver, path: Path) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
-def test_analyse_a_photo_in_the_browser(server, browser, tmp_path, spliced_array):
+def test_analyse_a_photo_in_the_browser(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from noisead.serve.app import _mask_from_heat16
+    from noisead.infer import analyze
+    from noisead.serve.render import mask_from_heat16
 
     browser.get(server + "/")
     assert "noisead" in browser.title
@@ -128,29 +119,33 @@ def test_analyse_a_photo_in_the_browser(server, browser, tmp_path, spliced_array
     WebDriverWait(browser, 60).until(lambda d: error.is_displayed())
     assert "not a recognised image format" in error.text
 
-    # The real thing: a 128x128 photo whose central square carries other noise.
-    photo = tmp_path / "suspect.png"
-    Image.fromarray(spliced_array).save(photo)
-    file_input.send_keys(str(photo))
+    # The real thing: the bundled example (a region of another camera's photo spliced in),
+    # uploaded with the page's token, judged by the shared verdict.
+    expected = analyze(EXAMPLE).verdict
+    file_input.send_keys(str(EXAMPLE))
     score = browser.find_element(By.ID, "score")
     WebDriverWait(browser, 300).until(lambda d: re.fullmatch(r"\d\.\d{3}", score.text))
     mask = browser.find_element(By.ID, "mask-canvas")
     WebDriverWait(browser, 60).until(lambda d: mask.get_attribute("data-ready") == "true")
     assert not error.is_displayed()
-    assert 0.0 <= float(score.text) <= 1.0
-    assert browser.find_element(By.ID, "verdict").text.endswith("manipulation.")
+    assert float(score.text) == pytest.approx(expected.score, abs=1.5e-3)
+    shown = browser.find_element(By.ID, "verdict").text
+    assert shown == expected.text
+    assert browser.find_element(By.ID, "decision").text.lower() == expected.decision.value
+    assert "Strong evidence" not in browser.find_element(By.TAG_NAME, "body").text
     assert "evidence, not proof" in browser.find_element(By.ID, "caveat").text
-    assert browser.find_element(By.ID, "model-name").text == "test-tiny"
+    assert browser.find_element(By.ID, "model-name").text == "default"
+    side = Image.open(EXAMPLE).size[0]
 
     overlay = browser.find_element(By.ID, "overlay-img")
     WebDriverWait(browser, 30).until(lambda d: d.execute_script(
         "const i = arguments[0]; return i.complete && i.naturalWidth > 0;", overlay))
     assert overlay.is_displayed()
-    assert browser.execute_script("return arguments[0].naturalWidth;", overlay) == 128
+    assert browser.execute_script("return arguments[0].naturalWidth;", overlay) == side
     fingerprint = browser.find_element(By.ID, "fingerprint-img")
     WebDriverWait(browser, 30).until(lambda d: d.execute_script(
-        "return arguments[0].naturalWidth;", fingerprint) == 128)
-    assert (mask.get_attribute("width"), mask.get_attribute("height")) == ("128", "128")
+        "return arguments[0].naturalWidth;", fingerprint) == side)
+    assert (mask.get_attribute("width"), mask.get_attribute("height")) == (str(side),) * 2
 
     download = browser.find_element(By.ID, "download-all")
     href = download.get_attribute("href")
@@ -161,8 +156,7 @@ def test_analyse_a_photo_in_the_browser(server, browser, tmp_path, spliced_array
     with urllib.request.urlopen(base + "/heatmap-gray.png", timeout=30) as r:
         heat16 = np.asarray(Image.open(io.BytesIO(r.read()))).astype(np.uint16)
     threshold = float(browser.find_element(By.ID, "threshold").get_attribute("value"))
-    expected = int(_mask_from_heat16(heat16, threshold).sum())
-    assert _white_pixels(browser) == expected
+    assert _white_pixels(browser) == int(mask_from_heat16(heat16, threshold).sum())
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "browser.png"
@@ -175,7 +169,7 @@ def test_analyse_a_photo_in_the_browser(server, browser, tmp_path, spliced_array
     # The threshold slider redraws the mask: at 0 every pixel is marked.
     slider = browser.find_element(By.ID, "threshold")
     slider.send_keys(Keys.HOME)
-    WebDriverWait(browser, 10).until(lambda d: _white_pixels(d) == 128 * 128)
+    WebDriverWait(browser, 10).until(lambda d: _white_pixels(d) == side * side)
     assert browser.find_element(By.ID, "threshold-value").text == "0.000"
     assert download.get_attribute("href").endswith("all.zip?threshold=0")
     slider.send_keys(Keys.END)  # at 1 only pixels at the very top of the scale
@@ -188,6 +182,16 @@ def test_analyse_a_photo_in_the_browser(server, browser, tmp_path, spliced_array
     assert overlay.value_of_css_property("opacity") == "0"
     opacity.send_keys(Keys.END)
     assert overlay.value_of_css_property("opacity") == "1"
+
+    # A flat photo cannot be judged: the page says so and shows no score.
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((160, 160, 3), 128, np.uint8)).save(flat)
+    file_input.send_keys(str(flat))
+    decision = browser.find_element(By.ID, "decision")
+    WebDriverWait(browser, 120).until(
+        lambda d: decision.text.lower() == "not enough texture to judge")
+    assert browser.find_element(By.ID, "verdict").text.startswith("Not enough texture")
+    assert not browser.find_element(By.ID, "score-box").is_displayed()
 
     severe = [e["message"] for e in browser.get_log("browser")
               if e["level"] == "SEVERE" and "status of 400" not in e["message"]]

@@ -12,6 +12,8 @@
     status: $("status"),
     error: $("error"),
     results: $("results"),
+    decision: $("decision"),
+    scoreBox: $("score-box"),
     score: $("score"),
     verdict: $("verdict"),
     caveat: $("caveat"),
@@ -32,6 +34,9 @@
     fingerprint: $("fingerprint-img"),
   };
 
+  // This server's secret for uploads: it is in the page the server rendered, which no
+  // other origin can read, and goes back in a header with every upload.
+  const token = document.querySelector('meta[name="noisead-token"]').content;
   let maxUploadBytes = null;
   let current = null; // {data, heat: Uint16Array|null, width, height}
   let generation = 0; // ignores answers to uploads that a newer one replaced
@@ -106,7 +111,12 @@
     form.append("mode", el.mode.value);
     let response, data;
     try {
-      response = await fetch("/api/analyze", { method: "POST", body: form });
+      response = await fetch("/api/analyze", {
+        method: "POST",
+        body: form,
+        headers: { "X-Noisead-Token": token },
+        credentials: "same-origin",
+      });
       data = await response.json().catch(() => null);
     } catch (err) {
       if (mine !== generation) return;
@@ -128,13 +138,17 @@
   function show(data, mine) {
     current = { data, heat: null, width: data.width, height: data.height };
 
-    const score = data.score;
-    el.score.textContent = typeof score === "number" ? score.toFixed(3) : "n/a";
-    el.verdict.textContent = data.verdict;
+    // The shared verdict, as the server decided and worded it: nothing is judged here.
+    const verdict = data.decision;
+    el.decision.textContent = verdict.decision.charAt(0).toUpperCase() + verdict.decision.slice(1);
+    el.verdict.textContent = verdict.text;
+    const judged = typeof data.score === "number"; // no score when it cannot be judged
+    el.scoreBox.hidden = !judged;
+    el.score.textContent = judged ? data.score.toFixed(3) : "";
     el.caveat.textContent = data.caveat;
     const card = el.score.closest(".score-card");
-    card.classList.remove("level-high", "level-mid", "level-low");
-    card.classList.add(score >= 0.9 ? "level-high" : score >= 0.75 ? "level-mid" : "level-low");
+    card.className = card.className.replace(/\blevel-\S+/g, "").trim();
+    card.classList.add("level-" + verdict.decision.replace(/ /g, "-"));
     el.model.textContent = data.model;
     el.modeUsed.textContent = data.mode;
     el.size.textContent = `${data.width} × ${data.height} pixels`;
