@@ -65,7 +65,7 @@ def expected_score(path: Path) -> float:
 
 
 def write_image(path: Path, seed: int, size: int = 24) -> Path:
-    """A small random PNG (content, and so score, set by ``seed``)."""
+    """A small random image (content, and so score, set by ``seed``; format by suffix)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 256, (size, size + 2, 3), dtype=np.uint8)).save(path)

@@ -68,7 +68,9 @@ class _Refresher:
         self.last, self.cost = time.monotonic(), 0.0
 
     def maybe(self) -> None:
-        if time.monotonic() - self.last >= max(self.interval, 10 * self.cost):
+        """Rebuild if due (an interval of 0 or less: after every image)."""
+        if (self.interval <= 0
+                or time.monotonic() - self.last >= max(self.interval, 10 * self.cost)):
             self.now()
 
     def now(self) -> None:
@@ -95,7 +97,7 @@ def run_batch(inputs: Sequence[str | os.PathLike[str]], out_dir: str | Path,
         operating_point: the decision threshold of the model (for images too small to
             analyse, which get "not enough texture to judge").
         refresh_seconds: how often summary.csv, failures.csv and report.html are rebuilt
-            during the run (always at the end).
+            during the run (always at the end; 0: after every image).
         on_item: called as ``on_item(outcome, record)`` after each input, outcome being
             "done", "skipped" or "failed".
 
