@@ -5,6 +5,7 @@ on the real server on 127.0.0.1."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -99,6 +100,24 @@ def test_the_time_limit_kills_the_worker_and_frees_the_slot(strict, hostile_png)
     after = strict.post(b"not an image")  # the slot is free; a fresh worker answers
     assert after.status == 400, after.data[:500]
     assert queue.worker.pid not in (None, pid)
+
+
+def test_a_worker_killed_from_outside_is_reported_and_replaced(tiny_detector, serve,
+                                                               hostile_png):
+    """What the kernel's out-of-memory killer does: the request says so, the next works."""
+    with serve(create_app(tiny_detector, time_limit=600)) as viewer:
+        queue = _queue(viewer)
+        thread, answer = _post_in_background(viewer, hostile_png(1414, 1414))
+        _wait_for(lambda: queue.running, "the worker starts the 2 MP analysis")
+        os.kill(queue.worker.pid, signal.SIGKILL)
+        thread.join(timeout=300)
+        assert answer["r"].status == 500
+        assert "stopped unexpectedly" in answer["r"].json()["error"]
+        assert viewer.post(b"not an image").status == 400
+        os.kill(queue.worker.pid, signal.SIGKILL)  # now while idle: replaced before a job
+        _wait_for(lambda: not queue.worker.alive, "the killed worker is gone")
+        assert viewer.post(b"not an image").status == 400
+        assert queue.pending == 0
 
 
 def test_a_model_that_cannot_load_is_503_with_its_reason(serve, spliced_png):

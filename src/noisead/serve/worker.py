@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import signal
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -75,6 +76,7 @@ def worker_main(conn: Connection, source: bytes | str | None) -> None:
     ``("model-error", message)`` once, then per job ``("ok", AnalysisResult)``,
     ``("bad-input", message)`` or ``("failed", message)``.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the server's to handle
     try:
         detector = _load(source)
     except Exception as e:  # any failure to load a model file: say what it was
@@ -158,17 +160,25 @@ class WorkerProcess:
         return self._process.pid if self._process is not None else None
 
     @property
+    def alive(self) -> bool:
+        """Whether a worker process exists and runs (it may still be loading the model)."""
+        return self._process is not None and self._process.is_alive()
+
+    @property
     def ready(self) -> bool:
         return self._conn is not None
 
     def start(self) -> None:
         """Start the worker and wait until it has loaded the model (no-op when running).
 
-        Raises :class:`ModelUnavailable` when the model cannot be loaded or the worker does
-        not come up within ``startup_limit`` seconds; the next call tries again.
+        A worker that died while idle (killed from outside, say) is replaced. Raises
+        :class:`ModelUnavailable` when the model cannot be loaded or the worker does not
+        come up within ``startup_limit`` seconds; the next call tries again.
         """
         if self._conn is not None:
-            return
+            if self.alive:
+                return
+            self.stop()
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(target=worker_main, args=(child_end, self._source),
                                         name="noisead-analysis", daemon=True)
