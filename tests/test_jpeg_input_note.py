@@ -69,19 +69,19 @@ def test_batch_line_and_summary_say_why_a_low_score_is_weak(rng, tmp_path: Path,
 
     from noisead.cli import main
 
-    img = _textured(rng)
+    img = _textured(rng, size=160)  # large enough to be judged (noisead.verdict.texture)
     Image.fromarray(img).save(tmp_path / "a.jpg", "JPEG", quality=80)
     Image.fromarray(img).save(tmp_path / "b.png")
     assert main(["--quiet", "analyze", str(tmp_path / "a.jpg"), str(tmp_path / "b.png"),
                  "-o", str(tmp_path / "out")]) == 0
     lines = {Path(line.split(":")[0]).name: line
              for line in capsys.readouterr().out.splitlines() if ": score " in line}
-    # flat noise, no edit: nothing detected; the JPEG's line says why that is weak evidence
-    assert "weak evidence: JPEG, quality 80" in lines["a.jpg"]
-    assert "weak evidence" not in lines["b.png"]
+    # flat noise, no edit: not flagged; the JPEG's verdict says why that is weak evidence
+    assert "Weak evidence of authenticity: JPEG, quality 80" in lines["a.jpg"]
+    assert "weak evidence" not in lines["b.png"].lower()
     with (tmp_path / "out" / "summary.csv").open(newline="") as f:
         rows = {Path(r["image"]).name: r for r in csv.DictReader(f)}
     assert rows["a.jpg"]["score_caveat"] == "JPEG, quality 80"
     assert rows["b.png"]["score_caveat"] == ""
     report = (tmp_path / "out" / "report.html").read_text()
-    assert report.count("weak evidence of authenticity: JPEG, quality 80") == 1
+    assert report.count("Weak evidence of authenticity: JPEG, quality 80") == 1

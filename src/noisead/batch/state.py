@@ -90,12 +90,10 @@ class BatchState:
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
         self.db_path = out_dir / DB_NAME
-        self.rebuilt = not self.db_path.exists()
         try:
             self._conn = self._connect()
         except sqlite3.DatabaseError:
             self._set_aside_damaged()
-            self.rebuilt = True
             self._conn = self._connect()
 
     # -- opening ----------------------------------------------------------------------
