@@ -3,7 +3,7 @@
 For each size, mode and precision the analysis runs in a fresh subprocess, so that the
 peak resident memory (``VmHWM``) is that of one analysis, as an analyst's batch run sees
 it: decode of a JPEG file, extractor, embeddings, Gaussians, stitching, smoothing,
-calibration, and the outputs written by ``noisead.infer.write_outputs``.
+calibration, and the outputs written by ``noisead.batch.outputs.write_outputs``.
 
 The extractor's arithmetic is counted exactly (``2 * Cin/groups * Cout * kh * kw`` per
 output pixel of every convolution, halos included) and divided by its measured time; the
@@ -141,7 +141,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Decode, analyse and write one image; time every stage; report peak memory."""
     import torch
 
-    from noisead.infer import analyze, load_detector, write_outputs
+    from noisead.batch.outputs import write_outputs
+    from noisead.infer import analyze, load_detector
     from noisead.io import load_image
     from noisead.runtime import prepare_cpu
 
