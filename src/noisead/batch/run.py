@@ -107,17 +107,21 @@ def run_batch(inputs: Sequence[str | os.PathLike[str]], out_dir: str | Path,
     """
     out = ensure_writable_dir(out_dir)
     report = BatchReport()
+    bar = tqdm(desc="analysing", disable=not progress, unit="image")
 
     def tell(outcome: str, record: InputRecord) -> None:
         getattr(report, outcome).append(record)
+        if outcome != "failed" or record.stem is not None:  # an input, not a rejected file
+            bar.update(1)
         if on_item is not None:
             on_item(outcome, record)
 
-    with hold_output_lock(out), BatchState(out) as state:
+    with hold_output_lock(out), BatchState(out) as state, bar:
         remove_leftover_temporaries(out)
         state.reconcile()
         scan = scan_inputs(inputs, out)
         report.duplicates = scan.duplicates
+        bar.total = len(scan.images)
         refresher = _Refresher(state, out, model, refresh_seconds)
         try:
             for rejected in scan.rejected:
@@ -129,16 +133,11 @@ def run_batch(inputs: Sequence[str | os.PathLike[str]], out_dir: str | Path,
                 record.status, record.error = FAILED, rejected.reason
                 state.save(record)
                 tell("failed", record)
-            tasks = _plan(scan.images, state, redo, tell)
-            bar = tqdm(total=len(scan.images), desc="analysing", disable=not progress,
-                       initial=len(report.skipped))
             work = _Worker(state, out, analyze, operating_point, model)
+            tasks = _plan(scan.images, state, redo, tell)
             for task, read in _prefetch_reads(tasks, max_pixels):
-                outcome = work.process(task, read)
-                tell(outcome, task.record)
-                bar.update(1)
+                tell(work.process(task, read), task.record)
                 refresher.maybe()
-            bar.close()
         finally:
             refresher.now()
     return report
