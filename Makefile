@@ -56,10 +56,10 @@ train: venv
 	$(MAKE) fit
 
 fit: venv
-	$(PY) scripts/fit_default.py --shared $(SHARED) --data $(DATA) --run runs/dncnn-small \
+	$(NOISEAD) fit-detector --cameras $(SHARED)/cameras $(DATA)/simcams --run runs/dncnn-small \
 	  --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM) --per-camera 3 --max-side 512 --mode reference \
-	  --name default --val $(DATA)/val --noise-statistics --jpeg-traces \
-	  --out src/noisead/weights/default.safetensors
+	  --name default --val $(DATA)/val --evidence all \
+	  -o src/noisead/weights/default.safetensors
 
 # Does make fit's recipe rebuild the shipped default bit for bit from its own extractor?
 check-default: venv
@@ -122,8 +122,8 @@ EVAL_SMALL := $(PY) scripts/evaluate_all.py --max-images 12 --data $(DATA) --sha
 tables: venv
 	$(EVAL_SMALL) --out runs/eval-small --doc docs/BENCHMARKS.md \
 	  --methods noisead-blind,noisead-reference,noi1,ela,noise_residual_variance,noise_statistics,jpeg_lattice
-	$(PY) scripts/fit_default.py --shared $(SHARED) --data $(DATA) --val $(DATA)/val --learned-only \
-	  --calibrate-only src/noisead/weights/default.safetensors --out runs/dncnn-small-learned.safetensors
+	$(NOISEAD) fit-detector --cameras $(SHARED)/cameras $(DATA)/simcams --val $(DATA)/val --learned-only \
+	  --calibrate-only src/noisead/weights/default.safetensors -o runs/dncnn-small-learned.safetensors
 	$(EVAL_SMALL) --out runs/eval-learned --methods noisead-reference \
 	  --model runs/dncnn-small-learned.safetensors
 	if [ -f runs/restormer-tiny/detector-refine.safetensors ]; then \

@@ -2,11 +2,12 @@
 
 The extractor's training (``make train``) takes an hour on two cores and is not
 bit-reproducible across machines; everything after it is. This takes the extractor out of
-``src/noisead/weights/default.safetensors``, runs the recipe of ``make fit`` on it (same
-pristine images, fusions, calibration; ``--val`` left out, it only adds figures to the
-sidecar) into a temporary folder, and compares every tensor and every detector setting with
-the shipped file. Exit status 1 and a list of what differs if anything does
-(``make check-default``; session 8: all 28 tensors identical).
+``src/noisead/weights/default.safetensors``, runs the recipe of ``make fit`` on it
+(``noisead fit-detector --cameras ... --run ...``: same pristine images, evidence sources,
+calibration; ``--val`` left out, it only adds figures to the sidecar) into a temporary
+folder, and compares every tensor and every detector setting with the shipped file
+(settings as this code reads them, whatever sidecar layout each file has). Exit status 1
+and a list of what differs if anything does (``make check-default``).
 
     python scripts/check_default_reproduces.py [--shared ../shared] [--data data]
 """
@@ -23,7 +24,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
+from noisead.anomaly.config import DetectorConfig
 from noisead.anomaly.detector import Detector
+from noisead.anomaly.persistence import migrate_sidecar
 from noisead.models.registry import save_extractor, sidecar_path
 
 DEFAULT = Path(__file__).resolve().parents[1] / "src/noisead/weights/default.safetensors"
@@ -44,23 +47,20 @@ def main() -> None:
                        metrics=info.get("extractor_metrics"))
         out = Path(tmp) / "refit.safetensors"
         cfg = shipped.config
-        command = [sys.executable, str(Path(__file__).with_name("fit_default.py")),
-                   "--shared", str(args.shared), "--data", str(args.data), "--run", str(run),
-                   "--holdout", ",".join(info["pristine"]["holdout"]),
+        command = [sys.executable, "-m", "noisead.cli", "fit-detector",
+                   "--cameras", str(args.shared / "cameras"), str(args.data / "simcams"),
+                   "--run", str(run), "--holdout", ",".join(info["pristine"]["holdout"]),
                    "--per-camera", str(info["pristine"]["per_camera"]),
                    "--max-side", str(info["pristine"]["max_side"]),
-                   "--mode", cfg.mode, "--name", info.get("name", "default"), "--out", str(out)]
-        if cfg.noise_statistics:
-            command.append("--noise-statistics")
-        if cfg.jpeg_traces:
-            command.append("--jpeg-traces")
+                   "--mode", cfg.mode, "--name", info.get("name", "default"), "-o", str(out)]
+        if cfg.evidence:
+            command += ["--evidence", ",".join(cfg.evidence)]
         subprocess.run(command, check=True)
         a, b = load_file(str(args.model)), load_file(str(out))
         differ = sorted(k for k in set(a) | set(b)
                         if k not in a or k not in b or a[k].shape != b[k].shape
                         or not np.array_equal(a[k], b[k]))
-        settings_a = json.loads(sidecar_path(args.model).read_text())["detector"]
-        settings_b = json.loads(sidecar_path(out).read_text())["detector"]
+        settings_a, settings_b = _settings(args.model), _settings(out)
         differ += [f"setting {k}: {settings_a.get(k)!r} != {settings_b.get(k)!r}"
                    for k in sorted(set(settings_a) | set(settings_b))
                    if settings_a.get(k) != settings_b.get(k)]
@@ -69,6 +69,12 @@ def main() -> None:
               sep="\n  ")
         raise SystemExit(1)
     print(f"{args.model}: reproduced exactly ({len(a)} tensors, every detector setting)")
+
+
+def _settings(path: Path) -> dict:
+    """The detector settings of the file at ``path``, in the current layout."""
+    meta = migrate_sidecar(json.loads(sidecar_path(path).read_text()), path)
+    return DetectorConfig.from_dict(meta["detector"]).to_dict()
 
 
 if __name__ == "__main__":

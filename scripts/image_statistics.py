@@ -35,7 +35,7 @@ def candidates(smoothed: np.ndarray) -> dict[str, float]:
 
 
 def fused_candidates(z: np.ndarray) -> dict[str, float]:
-    """Statistics of one fused raw map (robust z-scores; ``DetectorConfig.noise_statistics``)."""
+    """Statistics of one fused raw map (robust z-scores; ``DetectorConfig.evidence``)."""
     return {"q95 z": float(np.quantile(z, 0.95)), "q99 z (shipped)": float(np.quantile(z, 0.99)),
             "q999 z": float(np.quantile(z, 0.999)), "max z": float(z.max()),
             "frac z>4": float((z > 4).mean()), "frac z>6": float((z > 6).mean())}
@@ -45,7 +45,7 @@ def main() -> None:
     if len(sys.argv) < 4:
         raise SystemExit(__doc__)
     detector = Detector.load(sys.argv[1])
-    fused = detector.config.noise_statistics
+    fused = bool(detector.config.evidence)
     if not fused:
         detector.config.score_direction = "upper"  # the map before the two-sided step
     mode = sys.argv[2]

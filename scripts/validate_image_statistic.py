@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from noisead.anomaly.detector import image_score_map, lattice_evidence
+from noisead.anomaly.evidence.jpeg_lattice import image_score_map, lattice_evidence
 from noisead.anomaly.score import region_quantile
 from noisead.data.augment import postprocess_image
 from noisead.evaluate.metrics import detection_auc
@@ -43,14 +43,16 @@ QUANTILES = (0.95, 0.98, 0.99, 0.995, 0.999)
 
 
 def image_map(detector, image: np.ndarray, mode: str) -> np.ndarray:
-    """The map whose quantile is the image statistic (see Detector._fuse_jpeg)."""
+    """The map whose quantile is the image statistic (see evidence.jpeg_lattice)."""
     config = detector.config
-    jpeg = config.jpeg_traces
-    config.jpeg_traces = False       # the fused map before the lattice is folded in
+    evidence = config.evidence
+    jpeg = "jpeg-lattice" in evidence
+    # the fused map before the lattice is folded in
+    config.evidence = tuple(k for k in evidence if k != "jpeg-lattice")
     try:
         fused = detector.score_image(image, mode=mode).raw
     finally:
-        config.jpeg_traces = jpeg
+        config.evidence = evidence
     z = lattice_evidence(image, window=config.jpeg_window) if jpeg else None
     if z is None:
         return fused

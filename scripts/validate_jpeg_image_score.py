@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from noisead.anomaly.detector import image_score_map, lattice_evidence
+from noisead.anomaly.evidence.jpeg_lattice import image_score_map, lattice_evidence
 from noisead.anomaly.noise_statistics import noise_statistics_map
 from noisead.data.augment import postprocess_image
 from noisead.evaluate.metrics import detection_auc

@@ -21,7 +21,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from noisead.anomaly.detector import lattice_evidence
+from noisead.anomaly.evidence.jpeg_lattice import lattice_evidence
 from noisead.anomaly.noise_statistics import noise_statistics_map
 from noisead.evaluate.metrics import best_threshold_scores, pixel_auc
 

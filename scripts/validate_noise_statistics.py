@@ -4,7 +4,8 @@ Why: to choose how the noise level and noise spectrum statistics are combined, o
 validation sets only (``data/val``: training cameras, real and simulated; ``data/val-unseen``:
 simulated cameras no extractor saw), never on the test sets. Prints, per set, the mean
 pixel AUC over forged images of the level map, the spectrum map and their pixel-wise
-maximum (what ``DetectorConfig.noise_statistics`` fuses), and the seconds they took.
+maximum (what the ``noise-level`` and ``noise-spectrum`` evidence sources fuse), and the
+seconds they took.
 
 Usage: python scripts/validate_noise_statistics.py data/val data/val-unseen
 """

@@ -3,6 +3,7 @@
     noisead analyze IMAGE_OR_DIR... -o OUT      (resumable; see noisead.batch)
     noisead train-extractor CAMERA_ROOT... -o RUN_DIR
     noisead fit-detector --extractor RUN_DIR/extractor.safetensors PRISTINE... -o MODEL.safetensors
+                         (or --cameras ROOT... --run RUN_DIR; see noisead.cli_fit)
     noisead evaluate DATASET -o OUT [--jpeg 100,95,90] [--resize 0.8,0.9,1.1,1.2]
     noisead data simulate-cameras | make-benchmark | sort-by-exif
     noisead serve
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from noisead.cli_fit import add_fit_detector_parser
 from noisead.data.cameras import IMAGE_SUFFIXES
 
 
@@ -108,34 +110,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train_extractor(args.roots, args.output, config, progress=not args.quiet)
     last = result.history[-1] if result.history else {}
     print(f"extractor saved to {result.extractor_path} (last step: {last})")
-    return 0
-
-
-def cmd_fit(args: argparse.Namespace) -> int:
-    from noisead.anomaly.detector import DetectorConfig
-    from noisead.anomaly.fit import fit_detector
-    from noisead.models.registry import load_extractor
-
-    extractor, meta = load_extractor(args.extractor)
-    config = DetectorConfig(patch_size=args.patch_size, crop_size=args.crop_size,
-                            crops_per_image=args.crops_per_image, period=args.period or 8,
-                            mode=args.mode, smoothing_sigma=args.smoothing,
-                            n_features=args.n_features, threshold=args.threshold,
-                            noise_statistics=args.noise_statistics or args.jpeg_traces,
-                            jpeg_traces=args.jpeg_traces,
-                            taps=tuple(args.taps.split(",")) if args.taps else None)
-    if args.untied:
-        config.period = config.patch_size
-    images = expand_inputs(args.pristine)
-    if args.max_images:
-        images = images[:args.max_images]
-    detector = fit_detector(extractor, images, config, progress=not args.quiet,
-                            info={"name": Path(args.output).stem,
-                                  "extractor_training": meta.get("training"),
-                                  "extractor_metrics": meta.get("metrics"),
-                                  "pristine": [str(p) for p in args.pristine]})
-    path = detector.save(args.output)
-    print(f"detector saved to {path} ({detector.info['fit']})")
     return 0
 
 
@@ -242,36 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", action="store_true", help="JPEG/resize augmentation")
     t.set_defaults(func=cmd_train)
 
-    f = sub.add_parser("fit-detector", help="fit the per-position Gaussians on pristine images")
-    f.add_argument("pristine", nargs="+", help="pristine images or folders")
-    f.add_argument("--extractor", required=True, help="extractor .safetensors")
-    f.add_argument("-o", "--output", required=True, help="detector .safetensors to write")
-    f.add_argument("--patch-size", type=int, default=64)
-    f.add_argument("--crop-size", type=int, default=128)
-    f.add_argument("--crops-per-image", type=int, default=4)
-    f.add_argument("--period", type=int, default=8)
-    f.add_argument("--untied", action="store_true", help="one Gaussian per patch position")
-    f.add_argument("--n-features", type=int, default=None)
-    f.add_argument("--taps", default=None,
-                   help="comma-separated layers of the extractor whose activations make the "
-                        "embedding (default: the model's own, DnCNN's last three layers, "
-                        "Restormer's fingerprint); e.g. refinement,fingerprint")
-    f.add_argument("--smoothing", type=float, default=8.0)
-    f.add_argument("--threshold", type=float, default=0.99)
-    f.add_argument("--mode", choices=["blind", "reference"], default="blind",
-                   help="the model's default mode (both modes are calibrated). blind: each "
-                        "image is its own reference, for cameras unlike the pristine images; "
-                        "reference: scores against these pristine images' Gaussians (the "
-                        "shipped default uses reference, fitted on many camera models)")
-    f.add_argument("--noise-statistics", action="store_true",
-                   help="fuse the blind noise level and spectrum statistics into the scores "
-                        "(pixel-wise maximum of robust z-scores; the shipped default does)")
-    f.add_argument("--jpeg-traces", action="store_true",
-                   help="also fuse the JPEG lattice evidence: blocks off the image's own JPEG "
-                        "quantization lattice score high (implies --noise-statistics; the "
-                        "shipped default does)")
-    f.add_argument("--max-images", type=int, default=None)
-    f.set_defaults(func=cmd_fit)
+    add_fit_detector_parser(sub)
 
     d = sub.add_parser("data", help="training data and benchmarks")
     dsub = d.add_subparsers(dest="data_command", required=True)

@@ -1,13 +1,18 @@
 import numpy as np
 import pytest
 import torch
+from plain_algorithms import score_map, squared_mahalanobis
 from scipy.spatial.distance import mahalanobis
 
 from noisead.anomaly.gaussian import (
     GaussianModel,
     StreamingGaussian,
+    from_blocks,
+    mask_to_blocks,
     oas_shrinkage,
+    phase_classes,
     position_classes,
+    to_blocks,
 )
 
 
@@ -37,13 +42,13 @@ def test_mahalanobis_matches_scipy_without_shrinkage(rng):
     inv = np.linalg.inv(cov)
     queries = rng.normal(size=(100, 4))
     zeros = torch.zeros(100, dtype=torch.long)
-    got = g.squared_mahalanobis(torch.from_numpy(queries).float(), zeros)
+    got = squared_mahalanobis(g, torch.from_numpy(queries).float(), zeros)
     want = np.array([mahalanobis(q, x.mean(0), inv) ** 2 for q in queries])
     np.testing.assert_allclose(got.numpy(), want, rtol=2e-3)
-    # both code paths (small batch einsum and per-class loop) agree
-    small = g.squared_mahalanobis(torch.from_numpy(queries[:10]).float(),
-                                  torch.zeros(10, dtype=torch.long))
-    np.testing.assert_allclose(small.numpy(), got[:10].numpy(), rtol=1e-5)
+    # the batched scoring of phase blocks agrees
+    blocks = torch.from_numpy(queries).float()[None]
+    np.testing.assert_allclose(g.score_blocks(blocks, torch.zeros(1, dtype=torch.long))[0],
+                               got.numpy(), rtol=1e-5)
 
 
 def test_fixed_shrinkage_blends_towards_scaled_identity(rng):
@@ -73,8 +78,8 @@ def test_score_map_uses_the_gaussian_of_each_phase(rng):
     h, w = 6, 8
     cls = position_classes(h, w, period)
     emb = means[cls].permute(2, 0, 1).contiguous()  # every pixel sits on its class mean
-    assert g.score_map(emb, period).abs().max() < 1e-6
-    shifted = g.score_map(emb, period, origin=(1, 0))  # wrong phase: large distances
+    assert score_map(g, emb, period).abs().max() < 1e-6
+    shifted = score_map(g, emb, period, origin=(1, 0))  # wrong phase: large distances
     assert shifted.min() > 1.0
 
 
@@ -97,3 +102,61 @@ def test_update_map_equals_update_with_classes(rng):
     torch.testing.assert_close(a.count, b.count)
     torch.testing.assert_close(a.sum, b.sum)
     torch.testing.assert_close(a.outer, b.outer)
+
+
+# -- phase blocks: the fast paths compute what the plain per-phase code does -------------
+
+
+def test_blocks_round_trip_and_class_order(rng):
+    emb = torch.from_numpy(rng.normal(size=(5, 16, 24)).astype(np.float32))
+    blocks = to_blocks(emb, 8)
+    assert blocks.shape == (64, 6, 5)
+    values = blocks[..., 0]
+    torch.testing.assert_close(from_blocks(values, 8, 16, 24), emb[0])
+    classes = position_classes(16, 24, 8, (3, 5))
+    torch.testing.assert_close(from_blocks(mask_to_blocks(classes, 8), 8, 16, 24), classes)
+    assert (mask_to_blocks(classes, 8)[:, 0] == phase_classes(8, (3, 5))).all()
+
+
+@pytest.mark.parametrize("weighted", [None, "dense", "sparse"])
+def test_update_blocks_equals_update_map(rng, weighted):
+    emb = torch.from_numpy(rng.normal(2.0, 0.5, size=(6, 32, 16)).astype(np.float32))
+    exclude = None
+    if weighted == "dense":
+        exclude = torch.from_numpy(rng.random((32, 16)) < 0.2)
+    elif weighted == "sparse":
+        exclude = torch.from_numpy(rng.random((32, 16)) < 0.8)
+    a = StreamingGaussian(64, 6)
+    a.update_map(emb, 8, origin=(8, 16), exclude=exclude)
+    b = StreamingGaussian(64, 6)
+    keep = None if exclude is None else mask_to_blocks(~exclude, 8)
+    b.update_blocks(to_blocks(emb, 8),
+                    phase_classes(8, (8, 16)), keep)
+    torch.testing.assert_close(b.count, a.count)
+    torch.testing.assert_close(b.sum, a.sum, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(b.outer, a.outer, rtol=1e-6, atol=1e-5)
+
+
+def test_subtract_leaves_out_samples(rng):
+    x = torch.from_numpy(rng.normal(size=(64, 10, 3)).astype(np.float32))
+    drop = torch.from_numpy(rng.random((64, 10)) < 0.3)
+    cls = phase_classes(8)
+    full, part, kept = (StreamingGaussian(64, 3) for _ in range(3))
+    full.update_blocks(x, cls)
+    part.update_blocks(x, cls, drop)
+    kept.update_blocks(x, cls, ~drop)
+    diff = full.subtract(part)
+    torch.testing.assert_close(diff.count, kept.count)
+    torch.testing.assert_close(diff.outer, kept.outer, rtol=1e-6, atol=1e-6)
+
+
+def test_score_blocks_equals_score_map(rng):
+    d, p = 4, 8
+    a = torch.from_numpy(rng.normal(size=(p * p, d, d))).float()
+    cov = a @ a.transpose(1, 2) + torch.eye(d)
+    g = GaussianModel.from_covariance(torch.randn(p * p, d).double(), cov.double(),
+                                      torch.full((p * p,), 100.0), shrinkage=0.0)
+    emb = torch.randn(d, 24, 16)
+    want = score_map(g, emb, p, origin=(5, 2))
+    got = from_blocks(g.score_blocks(to_blocks(emb, p), phase_classes(p, (5, 2))), p, 24, 16)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

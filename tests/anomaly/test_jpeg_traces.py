@@ -19,6 +19,10 @@ from noisead.anomaly.jpeg_traces import (
 )
 from noisead.data.simulate import ijg_quant_tables
 
+#: The evidence sources of the noise statistics, and those with the JPEG lattice.
+NOISE = ("noise-level", "noise-spectrum")
+ALL = (*NOISE, "jpeg-lattice")
+
 
 def _textured(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A uint8 colour image with texture at every scale (a JPEG of it keeps many
@@ -118,19 +122,15 @@ def _forged_jpeg(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 def test_detector_fuses_the_lattice_evidence_and_says_so(rng) -> None:
     from scipy import ndimage
 
-    from noisead.anomaly.detector import (
-        EVIDENCE,
-        JPEG_SMOOTHING_SIGMA,
-        Detector,
-        DetectorConfig,
-    )
+    from noisead.anomaly.detector import EVIDENCE, Detector, DetectorConfig
+    from noisead.anomaly.evidence.jpeg_lattice import JPEG_SMOOTHING_SIGMA
     from noisead.models.registry import create_model
 
     image, mask = _forged_jpeg(rng)
-    config = dict(patch_size=32, crop_size=64, tile=64, mode="blind", noise_statistics=True)
+    config = dict(patch_size=32, crop_size=64, tile=64, mode="blind")
     extractor = create_model("dncnn-tiny")
-    without = Detector(extractor, DetectorConfig(**config)).score_image(image)
-    fused = Detector(extractor, DetectorConfig(**config, jpeg_traces=True,
+    without = Detector(extractor, DetectorConfig(**config, evidence=NOISE)).score_image(image)
+    fused = Detector(extractor, DetectorConfig(**config, evidence=ALL,
                                                jpeg_host_discount=0.5)).score_image(image)
     z = ndimage.gaussian_filter(jpeg_lattice_deviation(image), JPEG_SMOOTHING_SIGMA)
     want = np.maximum(z, without.raw - 0.5 * np.maximum(-z, 0))
@@ -144,20 +144,8 @@ def test_detector_fuses_the_lattice_evidence_and_says_so(rng) -> None:
     # An image with no lattice is scored exactly as without the option.
     raw = _textured(rng, 96, 96).astype(np.float32) / 255
     np.testing.assert_array_equal(
-        Detector(extractor, DetectorConfig(**config)).score_image(raw).raw,
-        Detector(extractor, DetectorConfig(**config, jpeg_traces=True)).score_image(raw).raw)
-
-
-def test_detector_config_needs_noise_statistics_for_jpeg_traces() -> None:
-    from noisead.anomaly.detector import DetectorConfig
-
-    with pytest.raises(ValueError, match="noise_statistics"):
-        DetectorConfig(jpeg_traces=True).validate()
-    d = DetectorConfig().to_dict()
-    for key in ("jpeg_traces", "jpeg_window", "jpeg_host_discount", "jpeg_image_discount",
-                "jpeg_image_weight"):
-        d.pop(key)
-    assert DetectorConfig.from_dict(d).jpeg_traces is False   # files saved before it
+        Detector(extractor, DetectorConfig(**config, evidence=NOISE)).score_image(raw).raw,
+        Detector(extractor, DetectorConfig(**config, evidence=ALL)).score_image(raw).raw)
 
 
 def test_a_quarter_turn_keeps_the_lattice(rng) -> None:
@@ -187,15 +175,16 @@ def test_a_finer_recompression_keeps_the_first_lattice(rng) -> None:
 def test_image_statistic_discounts_what_the_lattice_vouches_for(rng) -> None:
     from scipy import ndimage
 
-    from noisead.anomaly.detector import JPEG_SMOOTHING_SIGMA, Detector, DetectorConfig
+    from noisead.anomaly.detector import Detector, DetectorConfig
+    from noisead.anomaly.evidence.jpeg_lattice import JPEG_SMOOTHING_SIGMA
     from noisead.anomaly.score import region_quantile
     from noisead.models.registry import create_model
 
     image, _ = _forged_jpeg(rng)
-    config = dict(patch_size=32, crop_size=64, tile=64, mode="blind", noise_statistics=True)
+    config = dict(patch_size=32, crop_size=64, tile=64, mode="blind")
     extractor = create_model("dncnn-tiny")
-    plain = Detector(extractor, DetectorConfig(**config)).score_image(image)
-    detector = Detector(extractor, DetectorConfig(**config, jpeg_traces=True,
+    plain = Detector(extractor, DetectorConfig(**config, evidence=NOISE)).score_image(image)
+    detector = Detector(extractor, DetectorConfig(**config, evidence=ALL,
                                                   jpeg_image_discount=0.5,
                                                   jpeg_image_weight=1.5))
     maps = detector.score_image(image)
@@ -221,8 +210,8 @@ def test_jpeg_settings_survive_save_and_load(rng, tmp_path) -> None:
     from noisead.models.registry import create_model
 
     pristine = [_jpeg(_textured(rng, 96, 96), 85).astype(np.float32) / 255 for _ in range(3)]
-    config = DetectorConfig(patch_size=32, crop_size=64, tile=128, noise_statistics=True,
-                            jpeg_traces=True, jpeg_window=2, jpeg_image_discount=0.25)
+    config = DetectorConfig(patch_size=32, crop_size=64, tile=128, evidence=ALL,
+                            jpeg_window=2, jpeg_image_discount=0.25)
     detector = fit_detector(create_model("dncnn-tiny"), pristine, config, progress=False)
     detector.save(tmp_path / "d.safetensors")
     loaded = Detector.load(tmp_path / "d.safetensors")

@@ -21,6 +21,9 @@ from noisead.anomaly.noise_statistics import (
 )
 from noisead.models.registry import create_model
 
+#: The evidence sources of the noise statistics.
+NOISE = ("noise-level", "noise-spectrum")
+
 
 def _ramp(h: int, w: int) -> np.ndarray:
     """A smooth colour image well inside (0, 1), so that added noise is never clipped."""
@@ -123,9 +126,9 @@ def test_tiny_images_give_finite_maps_of_their_size(shape, rng) -> None:
     assert heat.shape == shape and heat.dtype == np.float32 and np.isfinite(heat).all()
 
 
-def test_detector_config_refuses_noise_statistics_with_one_sided_scores() -> None:
+def test_detector_config_refuses_evidence_with_one_sided_scores() -> None:
     with pytest.raises(ValueError, match="two-sided"):
-        DetectorConfig(noise_statistics=True, score_direction="upper").validate()
+        DetectorConfig(evidence=NOISE, score_direction="upper").validate()
 
 
 def test_detector_fuses_the_maximum_of_its_learned_map_and_the_noise_statistics(rng) -> None:
@@ -133,7 +136,7 @@ def test_detector_fuses_the_maximum_of_its_learned_map_and_the_noise_statistics(
     image = image.astype(np.float32)
     config = dict(patch_size=32, crop_size=64, tile=64, mode="blind")
     learned = Detector(create_model("dncnn-tiny"), DetectorConfig(**config))
-    fused = Detector(learned.extractor, DetectorConfig(**config, noise_statistics=True))
+    fused = Detector(learned.extractor, DetectorConfig(**config, evidence=NOISE))
     plain = learned.score_image(image).raw
     both = fused.score_image(image).raw
     want = np.maximum(plain / np.float32(MAD_TO_SIGMA), noise_statistics_map(image))
@@ -141,17 +144,11 @@ def test_detector_fuses_the_maximum_of_its_learned_map_and_the_noise_statistics(
     assert plain.min() >= 0  # a two-sided deviation, before the fusion rescales it
 
 
-def test_old_detector_files_load_without_the_fusion() -> None:
-    d = DetectorConfig().to_dict()
-    d.pop("noise_statistics")
-    assert DetectorConfig.from_dict(d).noise_statistics is False
-
-
 def test_evidence_says_which_statistic_set_the_score(rng) -> None:
     image, _ = _gray_host_colour_region(rng, 96, 96)
     image = image.astype(np.float32)
     config = DetectorConfig(patch_size=32, crop_size=64, tile=64, mode="blind",
-                            noise_statistics=True)
+                            evidence=NOISE)
     maps = Detector(create_model("dncnn-tiny"), config).score_image(image)
     assert maps.evidence is not None and maps.evidence.shape == image.shape[:2]
     level, spectrum = noise_level_deviation(image), noise_spectrum_deviation(image)

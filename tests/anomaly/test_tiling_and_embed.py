@@ -1,9 +1,12 @@
+"""Tiles with a halo of reflected context, and embeddings from tapped layers."""
+
 import numpy as np
 import torch
+from plain_algorithms import embed, pad_reflect
 
 from noisead.anomaly.detector import Detector, DetectorConfig
-from noisead.anomaly.embed import embed, tapped
-from noisead.anomaly.tiling import iter_tiles, pad_reflect
+from noisead.anomaly.embed import tapped
+from noisead.anomaly.tiling import TileSource, iter_tiles, plan_tiles
 from noisead.models.registry import create_model
 
 
@@ -19,6 +22,26 @@ def test_pad_reflect_handles_images_smaller_than_the_halo():
     out = pad_reflect(img, 12)
     assert out.shape == (29, 31, 3)
     np.testing.assert_array_equal(out[12:17, 12:19], img)
+
+
+def test_tile_source_cuts_what_pad_reflect_pads(rng):
+    for shape, halo in (((30, 41, 3), 7), ((5, 9, 3), 12), ((1, 6, 3), 4)):
+        img = rng.random(shape).astype(np.float32)
+        padded = pad_reflect(img, halo)
+        src = TileSource(img, halo)
+        for t in iter_tiles(shape[0], shape[1], 16):
+            got = src.tile(t)[0].permute(1, 2, 0).numpy()
+            want = padded[t.y0:t.y1 + 2 * halo, t.x0:t.x1 + 2 * halo]
+            np.testing.assert_array_equal(got, want)
+
+
+def test_plan_tiles_cover_the_rounded_image():
+    tiles = plan_tiles(70, 131, 36, 8)  # tile rounded up to 40
+    cover = np.zeros((72, 136), int)
+    for t in tiles:
+        assert (t.y1 - t.y0) % 8 == 0 and (t.x1 - t.x0) % 8 == 0
+        cover[t.y0:t.y1, t.x0:t.x1] += 1
+    assert (cover == 1).all()
 
 
 def test_tiled_embedding_equals_whole_image_embedding():

@@ -11,7 +11,6 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from noisead.evaluate.baselines import (
-    BASELINES,
     DB8_DEC_LO,
     HAAR_DEC_LO,
     dwt_hh,
@@ -20,6 +19,10 @@ from noisead.evaluate.baselines import (
     noi1_block_sigma,
     noise_residual_variance,
 )
+from noisead.evaluate.methods import METHODS, BaselineMethod
+
+#: Every registered baseline's map function, by table name.
+BASELINES = {name: m.heatmap for name, m in METHODS.items() if isinstance(m, BaselineMethod)}
 
 # ---------------------------------------------------------------------------------------------
 # fixtures: synthetic images

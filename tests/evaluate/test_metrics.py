@@ -12,12 +12,11 @@ from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 from sklearn.metrics import f1_score, jaccard_score, matthews_corrcoef, roc_auc_score
 
+from noisead.evaluate.masks import boundary_ignore_mask, disk
 from noisead.evaluate.metrics import (
     aggregate,
     best_threshold_scores,
-    boundary_ignore_mask,
     detection_auc,
-    disk,
     fixed_threshold_scores,
     localization_metrics,
     pixel_auc,

@@ -16,17 +16,10 @@ from noisead.anomaly.fit import fit_detector
 from noisead.data.augment import postprocess_image
 from noisead.data.datasets import open_dataset
 from noisead.evaluate import baselines
-from noisead.evaluate.metrics import localization_metrics
-from noisead.evaluate.run import (
-    METRIC_KEYS,
-    Condition,
-    EvalConfig,
-    apply_condition,
-    conditions_for,
-    evaluate,
-    format_markdown,
-    normalize_heatmap,
-)
+from noisead.evaluate.config import Condition, EvalConfig, apply_condition, conditions_for
+from noisead.evaluate.methods import METHODS, BaselineMethod, normalize_heatmap
+from noisead.evaluate.metrics import METRIC_KEYS, localization_metrics
+from noisead.evaluate.run import evaluate, format_markdown
 from noisead.models.registry import create_model
 
 SIZE = 96
@@ -206,13 +199,13 @@ def test_row_metrics_equal_direct_call(dataset_root: Path, baseline_run) -> None
 
 def _counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
     calls: list[int] = []
-    original = baselines.BASELINES[name]
+    original = METHODS[name].heatmap
 
     def counted(image: np.ndarray) -> np.ndarray:
         calls.append(1)
         return original(image)
 
-    monkeypatch.setitem(baselines.BASELINES, name, counted)
+    monkeypatch.setitem(METHODS, name, BaselineMethod(name, counted))
     return calls
 
 
@@ -259,7 +252,8 @@ def test_resume_skips_finished_rows(dataset_root: Path, tmp_path: Path,
 
 def test_heatmap_size_mismatch_raises(dataset_root: Path, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(baselines.BASELINES, "noi1", lambda im: np.zeros((5, 5), np.float32))
+    monkeypatch.setitem(METHODS, "noi1",
+                        BaselineMethod("noi1", lambda im: np.zeros((5, 5), np.float32)))
     with pytest.raises(ValueError, match="heatmap"):
         evaluate(dataset_root, tmp_path, config=EvalConfig(methods=("noi1",), n_figures=0),
                  progress=False)

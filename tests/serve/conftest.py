@@ -30,7 +30,7 @@ def tiny_detector():
                 for i in range(4)]
     det = fit_detector(create_model("dncnn-tiny"), pristine,
                        DetectorConfig(patch_size=32, crop_size=64, tile=128,
-                                      noise_statistics=True, jpeg_traces=True),
+                                      evidence=("noise-level", "noise-spectrum", "jpeg-lattice")),
                        progress=False)
     det.info["name"] = TEST_MODEL_NAME
     return det

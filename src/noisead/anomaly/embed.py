@@ -116,15 +116,3 @@ def blocks_from_maps(maps: dict[str, Tensor], taps: Sequence[str],
         offset += c
     return out.view(p * p, -1, d)
 
-
-def embed(model: nn.Module, images: Tensor, taps: Sequence[str], *,
-          channel_index: Tensor | None = None, precision: str = "fp32") -> Tensor:
-    """B x 3 x H x W images → B x D x H' x W' float32 embeddings (H' x W' = largest map)."""
-    _, maps = forward_with_taps(model, images, taps, precision=precision)
-    return concat_maps(maps, taps, channel_index=channel_index)
-
-
-def embedding_dim(model: nn.Module, taps: Sequence[str], in_channels: int = 3) -> int:
-    """Total channels of the concatenated taps, found with one small forward pass."""
-    x = torch.zeros(1, in_channels, 16, 16)
-    return embed(model, x, taps).shape[1]

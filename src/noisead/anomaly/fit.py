@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from noisead.anomaly.detector import Detector, DetectorConfig
+from noisead.anomaly.config import DetectorConfig, Mode
+from noisead.anomaly.detector import Detector
 from noisead.anomaly.gaussian import StreamingGaussian
 from noisead.anomaly.score import Calibration
 
@@ -59,7 +60,7 @@ def _calibration_images(pristine: Sequence[ImageSource], cal_idx: np.ndarray,
     return [pristine[i] for i in (cal_idx if len(cal_idx) else fit_idx[:8])]
 
 
-def calibrate(detector: Detector, images: Sequence[ImageSource], mode: str,
+def calibrate(detector: Detector, images: Sequence[ImageSource], mode: Mode,
               progress: bool = True) -> tuple[Calibration, Calibration]:
     """(pixel, image-score) calibrations of ``mode``'s raw scores on pristine ``images``."""
     maps, stats = [], []
@@ -71,16 +72,16 @@ def calibrate(detector: Detector, images: Sequence[ImageSource], mode: str,
     return Calibration.fit(maps, seed=seed), Calibration.fit(stats, seed=seed)
 
 
-def _set_calibration(detector: Detector, mode: str, pixel: Calibration,
+def _set_calibration(detector: Detector, mode: Mode, pixel: Calibration,
                      image: Calibration) -> None:
     if mode == detector.config.mode:
         detector.calibration, detector.image_calibration = pixel, image
     else:
-        detector.mode_calibrations[mode] = (pixel, image)
+        detector.mode_calibrations[Mode(mode)] = (pixel, image)
 
 
 def add_calibrations(detector: Detector, pristine: Sequence[ImageSource],
-                     modes: Sequence[str] = ("blind", "reference"), *,
+                     modes: Sequence[Mode] = (Mode.BLIND, Mode.REFERENCE), *,
                      calibration_fraction: float = 0.25, progress: bool = True,
                      only_missing: bool = True) -> Detector:
     """Calibrate a fitted detector in the ``modes`` it lacks, in place; returns it.
@@ -89,7 +90,7 @@ def add_calibrations(detector: Detector, pristine: Sequence[ImageSource],
     images are held out for calibration as in :func:`fit_detector`, so the Gaussians and
     the existing calibration stay exactly as they were. For models saved before both
     modes were calibrated; with ``only_missing=False``, every mode of ``modes`` is
-    recalibrated (after a change of how raw scores are made, e.g. ``noise_statistics``).
+    recalibrated (after a change of how raw scores are made, e.g. the evidence sources).
     """
     cal_idx, fit_idx = split_calibration(len(pristine), calibration_fraction,
                                          detector.config.seed)
@@ -103,7 +104,7 @@ def add_calibrations(detector: Detector, pristine: Sequence[ImageSource],
 
 def fit_detector(extractor: torch.nn.Module, pristine: Sequence[ImageSource],
                  config: DetectorConfig | None = None, *, calibration_fraction: float = 0.25,
-                 calibrate_modes: Sequence[str] = ("blind", "reference"),
+                 calibrate_modes: Sequence[Mode] = (Mode.BLIND, Mode.REFERENCE),
                  progress: bool = True, info: dict | None = None) -> Detector:
     """Fit the anomaly model of ``extractor`` on pristine images and calibrate it.
 
@@ -116,10 +117,10 @@ def fit_detector(extractor: torch.nn.Module, pristine: Sequence[ImageSource],
     detector = Detector(extractor, config)
     cal_idx, fit_idx = split_calibration(len(pristine), calibration_fraction, config.seed)
 
-    c, p = config.crop_size, config.patch_size
-    m = (c - p) // 2
+    crop, patch = config.crop_size, config.patch_size
+    margin = (crop - patch) // 2
     if config.n_features is not None:
-        full_dim = detector.embed_tensor(torch.zeros(1, 3, 16, 16))[0].shape[1]
+        full_dim = detector.embedding_dim()
         if config.n_features < full_dim:
             gen = torch.Generator().manual_seed(config.seed)
             detector.channel_index = torch.randperm(full_dim, generator=gen)[
@@ -129,23 +130,24 @@ def fit_detector(extractor: torch.nn.Module, pristine: Sequence[ImageSource],
     used = 0
     for i in tqdm(fit_idx, desc="fitting Gaussians", disable=not progress):
         image = _as_array(pristine[i])
-        origins = crop_origins(image.shape[0], image.shape[1], c, config.crops_per_image)
+        origins = crop_origins(image.shape[0], image.shape[1], crop, config.crops_per_image)
         if not origins:
             skipped += 1
             continue
-        batch = np.stack([image[y:y + c, x:x + c] for y, x in origins])
+        batch = np.stack([image[y:y + crop, x:x + crop] for y, x in origins])
         x = torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).float()
         emb, _ = detector.embed_tensor(x)
-        central = emb[:, :, m:m + p, m:m + p]
+        central = emb[:, :, margin:margin + patch, margin:margin + patch]
         if stats is None:
             stats = StreamingGaussian(detector.n_classes, central.shape[1])
         for j in range(central.shape[0]):
             # Tied: the absolute 8x8 phase; untied: the position inside the P x P patch.
-            origin = (0, 0) if config.period == p else (origins[j][0] + m, origins[j][1] + m)
-            stats.update_map(central[j], config.period, origin)
+            origin = ((0, 0) if config.untied
+                      else (origins[j][0] + margin, origins[j][1] + margin))
+            stats.update_map(central[j], config.position_period, origin)
         used += 1
     if stats is None:
-        raise ValueError(f"no pristine image is at least {c}x{c} pixels")
+        raise ValueError(f"no pristine image is at least {crop}x{crop} pixels")
     detector.gaussian = stats.finalize(config.shrinkage)
 
     cal_images = _calibration_images(pristine, cal_idx, fit_idx)

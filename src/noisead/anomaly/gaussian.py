@@ -294,41 +294,6 @@ class GaussianModel:
             inv = torch.linalg.inv(w)
             return (inv @ inv.transpose(-1, -2)).float()
 
-    def squared_mahalanobis(self, features: Tensor, classes: Tensor) -> Tensor:
-        """Squared distances of N x D ``features`` to the Gaussians of their ``classes``."""
-        x = features.float() - self.mean[classes]
-        z = torch.einsum("nd,ned->ne", x, self.whitener[classes]) if x.shape[0] < 64 else None
-        if z is None:
-            z = torch.empty_like(x)
-            order = torch.argsort(classes)
-            sorted_cls = classes[order]
-            uniq, counts = torch.unique_consecutive(sorted_cls, return_counts=True)
-            start = 0
-            for k, c in zip(uniq.tolist(), counts.tolist(), strict=True):
-                idx = order[start:start + c]
-                start += c
-                z[idx] = x[idx] @ self.whitener[k].T
-        return (z * z).sum(1)
-
-    def score_map(self, embedding: Tensor, period: int, origin: tuple[int, int] = (0, 0)
-                  ) -> Tensor:
-        """H x W squared Mahalanobis distances of a D x H x W embedding map.
-
-        Pixels of one phase are gathered with strided slices (no sort), then whitened
-        with one matrix product per phase.
-        """
-        d, h, w = embedding.shape
-        out = torch.empty(h, w, dtype=torch.float32)
-        emb = embedding.float()
-        for py in range(min(period, h)):
-            for px in range(min(period, w)):
-                k = ((py + origin[0]) % period) * period + (px + origin[1]) % period
-                block = emb[:, py::period, px::period]
-                x = block.reshape(d, -1).T - self.mean[k]
-                z = x @ self.whitener[k].T
-                out[py::period, px::period] = (z * z).sum(1).reshape(block.shape[1:])
-        return out
-
     def score_blocks(self, blocks: Tensor, classes: Tensor) -> Tensor:
         """``K x n`` squared distances of phase blocks (``K x n x D``), row k of class
         ``classes[k]``: one batched product ``(x - mean) W^T`` over all classes."""

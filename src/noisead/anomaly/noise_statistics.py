@@ -15,7 +15,8 @@ residual (measured on both validation sets, docs/BENCHMARKS.md, session 5):
 
 :func:`noise_statistics_map` takes, pixel by pixel, the larger of the two robust z-scores.
 Both are *blind*: the image is its own reference, so nothing here depends on a camera
-model, and a detector can add the map to its learned score (``DetectorConfig.noise_statistics``).
+model, and a detector can fuse both with its learned score (the ``noise-level`` and
+``noise-spectrum`` sources of :mod:`noisead.anomaly.evidence`).
 
 House types: images are ``float`` ``H x W x 3`` RGB in ``[0, 1]`` (``H x W`` and
 ``H x W x 1`` are taken as gray); maps are ``float32`` ``H x W``, higher = more suspicious.

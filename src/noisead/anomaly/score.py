@@ -112,16 +112,6 @@ class Calibration:
         return out.reshape(score.shape)
 
 
-def image_score(calibrated: np.ndarray, quantile: float = 0.999) -> float:
-    """One score for the whole image: a high quantile of the calibrated heatmap.
-
-    A high quantile rather than the maximum, so that a handful of pixels at the border of
-    the image cannot decide alone; on a pristine image it is near the calibration's
-    ``quantile``, on a forged one it is the level reached by the forged region.
-    """
-    return float(np.quantile(calibrated, quantile))
-
-
 def threshold_mask(calibrated: np.ndarray, threshold: float) -> np.ndarray:
     """Binary mask: True where the calibrated heatmap reaches the threshold."""
     return calibrated >= threshold

@@ -9,9 +9,10 @@ neighbouring patches are computed once, not once per patch. Borders are covered 
 reflecting the image by the halo. (Restormer's attention sees a whole tile, so for it the
 tile size matters slightly; its halo is a setting.)
 
-Memory: the reflected border is not materialised as a padded copy of the whole image (at
-24 MP that copy alone was 300 MB): :class:`TileSource` keeps the row and column *indices*
-that :func:`pad_reflect` would produce and cuts each tile's input straight from the image.
+Memory: the reflected border is never materialised as a padded copy of the whole image (a
+copy as large as the image itself): :class:`TileSource` keeps the row and column *indices*
+of the reflected image (:func:`reflect_indices`) and cuts each tile's input straight from
+the image.
 """
 
 from __future__ import annotations
@@ -45,19 +46,6 @@ def iter_tiles(height: int, width: int, tile: int) -> Iterator[Tile]:
             yield Tile(y0, min(y0 + tile, height), x0, min(x0 + tile, width))
 
 
-def pad_reflect(image: np.ndarray, halo: int) -> np.ndarray:
-    """Reflect-pad an H x W x C image by ``halo`` (repeatedly for images smaller than it)."""
-    out = image
-    remaining = halo
-    while remaining > 0:
-        step = min(remaining, out.shape[0] - 1, out.shape[1] - 1)
-        if step <= 0:
-            return np.pad(image, ((halo, halo), (halo, halo), (0, 0)), mode="edge")
-        out = np.pad(out, ((step, step), (step, step), (0, 0)), mode="reflect")
-        remaining -= step
-    return out
-
-
 def plan_tiles(height: int, width: int, tile: int, multiple: int = 1) -> list[Tile]:
     """Tiles of ``tile`` (rounded up to ``multiple``) covering the image rounded up to
     ``multiple``: every tile's height and width are multiples of ``multiple``, so the
@@ -72,11 +60,11 @@ def plan_tiles(height: int, width: int, tile: int, multiple: int = 1) -> list[Ti
 
 
 def reflect_indices(height: int, width: int, halo: int) -> tuple[np.ndarray, np.ndarray]:
-    """Source row and column of every pixel of ``pad_reflect(image, halo)``.
+    """Source row and column of every pixel of the image reflect-padded by ``halo``.
 
-    The same rule as :func:`pad_reflect` (repeated reflection for images smaller than the
-    halo, edge replication for images one pixel high or wide), applied to index vectors, so
-    ``image[np.ix_(rows, cols)] == pad_reflect(image, halo)`` without the padded copy.
+    NumPy's ``reflect`` padding (the border pixel is not repeated), repeated for images
+    smaller than the halo, and edge replication for images one pixel high or wide; applied
+    to index vectors, so ``image[np.ix_(rows, cols)]`` is the padded image without a copy.
     """
     rows, cols = np.arange(height), np.arange(width)
     remaining = halo
@@ -121,8 +109,3 @@ def _take(a: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
         return a[tuple(sl)]
     return np.take(a, idx, axis=axis)
 
-
-def tile_input(padded: np.ndarray, t: Tile, halo: int) -> torch.Tensor:
-    """The 1 x 3 x h x w tensor that produces tile ``t`` (padded image coordinates)."""
-    crop = padded[t.y0:t.y1 + 2 * halo, t.x0:t.x1 + 2 * halo]
-    return torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float()

@@ -4,7 +4,7 @@ Why this module exists: a learned detector's numbers mean little without the cla
 hand-crafted methods run on the same images, masks and metrics. Each baseline here is a plain
 function ``name(image, **params) -> heatmap`` with the house types (image ``float32``
 ``H x W x 3`` RGB in ``[0, 1]``; heatmap ``float32`` ``H x W``, same size, higher = more
-suspicious), and :data:`BASELINES` maps the table row name to the function with its defaults.
+suspicious); :data:`noisead.evaluate.methods.METHODS` registers each under its table row name.
 
 The baselines (see each docstring for the exact recipe and its source):
 
@@ -31,7 +31,6 @@ implemented here, so PyWavelets is not required).
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -48,7 +47,6 @@ from noisead.anomaly.noise_statistics import (
 )
 
 __all__ = [
-    "BASELINES",
     "DB8_DEC_LO",
     "HAAR_DEC_LO",
     "dwt_hh",
@@ -286,12 +284,3 @@ def jpeg_lattice_map(image: np.ndarray) -> np.ndarray:
     score = jpeg_lattice_deviation(image)
     return score if score is not None else np.zeros(np.asarray(image).shape[:2], np.float32)
 
-
-#: Benchmark-table row name -> baseline with its default parameters.
-BASELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "noi1": noi1,
-    "ela": ela,
-    "noise_residual_variance": noise_residual_variance,
-    "noise_statistics": noise_statistics_map,
-    "jpeg_lattice": jpeg_lattice_map,
-}

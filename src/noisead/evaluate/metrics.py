@@ -30,15 +30,14 @@ from functools import wraps
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 from sklearn.metrics import roc_auc_score
+
+from noisead.evaluate.masks import as_mask, boundary_ignore_mask, counted_pixels
 
 __all__ = [
     "aggregate",
     "best_threshold_scores",
-    "boundary_ignore_mask",
     "detection_auc",
-    "disk",
     "fixed_threshold_scores",
     "localization_metrics",
     "pixel_auc",
@@ -46,48 +45,6 @@ __all__ = [
 ]
 
 _NAN = float("nan")
-
-
-# --------------------------------------------------------------------------- input checks
-
-
-def _as_mask(mask: np.ndarray, what: str) -> np.ndarray:
-    arr = np.asarray(mask)
-    if arr.dtype == bool:
-        return arr
-    if arr.size and not np.isin(arr, (0, 1)).all():
-        raise ValueError(f"{what} must be bool (or hold only 0 and 1), got values outside {{0, 1}}")
-    return arr.astype(bool)
-
-
-def _flatten(
-    heatmap: np.ndarray, mask: np.ndarray, ignore: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.dtype]:
-    """Check shapes and values; return counted scores, labels (bool) and the map's dtype."""
-    scores = np.asarray(heatmap)
-    if scores.ndim != 2:
-        raise ValueError(f"heatmap must be 2-D (H x W), got shape {scores.shape}")
-    if scores.dtype != bool and (
-        not np.issubdtype(scores.dtype, np.number) or np.iscomplexobj(scores)
-    ):
-        raise ValueError(f"heatmap must be real-valued, got dtype {scores.dtype}")
-    labels = _as_mask(mask, "mask")
-    if labels.shape != scores.shape:
-        raise ValueError(f"mask shape {labels.shape} differs from heatmap shape {scores.shape}")
-    dtype = scores.dtype
-    # Sort in the map's own precision where it is float32 (half the memory traffic).
-    work = np.float32 if dtype in (np.float16, np.float32) else np.float64
-    scores = scores.astype(work, copy=False)
-    if ignore is not None:
-        keep = ~_as_mask(ignore, "ignore")
-        if keep.shape != scores.shape:
-            raise ValueError(f"ignore shape {keep.shape} differs from heatmap shape {scores.shape}")
-        scores, labels = scores[keep], labels[keep]
-    else:
-        scores, labels = scores.ravel(), labels.ravel()
-    if not np.isfinite(scores).all():
-        raise ValueError("heatmap holds NaN or infinite values among the counted pixels")
-    return scores, labels, dtype
 
 
 def _both_classes(labels: np.ndarray) -> bool:
@@ -209,7 +166,7 @@ def pixel_auc(heatmap: np.ndarray, mask: np.ndarray, *, ignore: np.ndarray | Non
     best-threshold scores (the tests check it against ``roc_auc_score``), which is several
     times faster on multi-megapixel maps.
     """
-    scores, labels, dtype = _flatten(heatmap, mask, ignore)
+    scores, labels, dtype = counted_pixels(heatmap, mask, ignore)
     if not _both_classes(labels):
         return _NAN
     _, tp, fp = _sweep(scores, labels, dtype)
@@ -227,7 +184,7 @@ def best_threshold_scores(
     ``f1`` (best F1) and ``threshold_f1`` (its threshold; F1 and MCC may peak at different
     thresholds). All ``NaN`` for a single-class mask. ``O(n log n)``: two sorts.
     """
-    scores, labels, dtype = _flatten(heatmap, mask, ignore)
+    scores, labels, dtype = counted_pixels(heatmap, mask, ignore)
     if not _both_classes(labels):
         return {"mcc": _NAN, "threshold": _NAN, "f1": _NAN, "threshold_f1": _NAN}
     thresholds, tp, fp = _sweep(scores, labels, dtype)
@@ -258,7 +215,7 @@ def fixed_threshold_scores(
     (0.5 for maps calibrated to ``[0, 1]``). Keys ``mcc``, ``f1``, ``iou``; ``NaN`` for a
     single-class mask.
     """
-    scores, labels, dtype = _flatten(heatmap, mask, ignore)
+    scores, labels, dtype = counted_pixels(heatmap, mask, ignore)
     if not _both_classes(labels):
         return {"mcc": _NAN, "f1": _NAN, "iou": _NAN}
     pred = scores >= _as_threshold(threshold, dtype)
@@ -294,42 +251,6 @@ def sign_agnostic(metric_fn: Callable[..., float]) -> Callable[..., float]:
 
     wrapped.__name__ = f"{getattr(metric_fn, '__name__', 'metric')}_sign_agnostic"
     return wrapped
-
-
-def disk(radius: int) -> np.ndarray:
-    """A ``(2r+1) x (2r+1)`` bool disk, ``x^2 + y^2 <= r^2``: the band's structuring element."""
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
-    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return (xx * xx + yy * yy) <= radius * radius
-
-
-def boundary_ignore_mask(mask: np.ndarray, erode_px: int = 15, dilate_px: int = 11) -> np.ndarray:
-    """Pixels to leave out near the mask's boundary (``True`` = ignored).
-
-    Hand-drawn ground truth is uncertain along the edges of a forgery, and noise residuals
-    are computed over windows that straddle them; following the Noiseprint / TruFor
-    evaluation, tampered pixels count only inside the erosion of the mask by a disk of
-    radius ``erode_px`` and pristine pixels only outside its dilation by a disk of radius
-    ``dilate_px``. Equal to ``scipy.ndimage.binary_erosion`` / ``binary_dilation`` with
-    :func:`disk` structuring elements, computed through Euclidean distance transforms
-    (linear time, exact for the disk ``x^2 + y^2 <= r^2``). The image border is not a
-    forgery boundary: a mask touching it is not eroded from that side (erosion with
-    ``border_value=1``). A small forgery may erode away entirely, which leaves no tampered
-    pixel to count and makes the localization metrics ``NaN``.
-    """
-    m = _as_mask(mask, "mask")
-    if m.ndim != 2:
-        raise ValueError(f"mask must be 2-D, got shape {m.shape}")
-    if erode_px < 0 or dilate_px < 0:
-        raise ValueError("erode_px and dilate_px must be >= 0")
-    if not m.any() or m.all():
-        eroded, dilated = m.copy(), m.copy()
-    else:
-        # Distance from each tampered pixel to the nearest pristine one, and vice versa.
-        eroded = ndimage.distance_transform_edt(m) > erode_px
-        dilated = ndimage.distance_transform_edt(~m) <= dilate_px
-    return (m & ~eroded) | (~m & dilated)
 
 
 #: The keys of :func:`localization_metrics`, in table order.
@@ -368,8 +289,8 @@ def localization_metrics(
     """
     if band:
         banded = boundary_ignore_mask(mask, erode_px=erode_px, dilate_px=dilate_px)
-        ignore = banded if ignore is None else banded | _as_mask(ignore, "ignore")
-    scores, labels, dtype = _flatten(heatmap, mask, ignore)
+        ignore = banded if ignore is None else banded | as_mask(ignore, "ignore")
+    scores, labels, dtype = counted_pixels(heatmap, mask, ignore)
     keys = METRIC_KEYS
     if not _both_classes(labels):
         return dict.fromkeys(keys, _NAN)
