@@ -161,3 +161,16 @@ def test_training_positives_by_position_or_by_model():
     assert by_model[0, 2]  # same image, another grid position: a positive too
     with pytest.raises(ValueError, match="positives"):
         training_positives(groups, image_ids, cameras, "scene")
+
+
+def test_scale_penalty_is_zero_at_unit_rms_and_pulls_the_scale_back():
+    from noisead.train.loss import scale_penalty
+
+    f = torch.randn(8, 1, 16, 16)
+    unit = f / f.pow(2).mean().sqrt()
+    assert float(scale_penalty(unit)) < 1e-10
+    big = (unit * 30.0).requires_grad_()
+    assert float(scale_penalty(big.detach())) > float(scale_penalty(unit * 3.0)) > 1.0
+    scale_penalty(big).backward()
+    # the gradient points along the fingerprint itself: descending shrinks it
+    assert float((big.grad * big.detach()).sum()) > 0

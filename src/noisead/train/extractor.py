@@ -47,6 +47,7 @@ from noisead.train.loss import (
     dbl_loss,
     pairwise_squared_distances,
     positive_pair_mask,
+    scale_penalty,
     standardize_patches,
     training_positives,
 )
@@ -73,6 +74,7 @@ class TrainConfig:
     # standardize_patches); "none": the paper's raw distances
     fingerprint_norm: str = "none"
     positives: str = "position"  # or "model": see noisead.train.loss.training_positives
+    scale_penalty: float = 0.0   # weight of noisead.train.loss.scale_penalty (0: none)
     # > 0: ``init_from`` is a denoiser of another shape (the 17x64 one for a small model):
     # first teach the model to reproduce it for this many steps (see train.distill)
     distill_steps: int = 0
@@ -342,6 +344,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
                         training_positives(batch.groups, batch.image_ids, batch.cameras,
                                            config.positives).to(device),
                         temperature=config.temperature)
+        loss = loss + config.scale_penalty * scale_penalty(fp) if config.scale_penalty else loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
