@@ -19,6 +19,9 @@ HEADSTART_S=${HEADSTART_S:-3960}
 OUT=${OUT:-runs/campaign}
 export OMP_NUM_THREADS=1
 mkdir -p "$OUT"
+# DnCNN-small's start (configs/campaign_dncnn_small.json): the shipped default's extractor
+[ -f runs/shipped-extractor.safetensors ] || .venv/bin/python scripts/export_extractor.py \
+  src/noisead/weights/default.safetensors runs/shipped-extractor.safetensors || exit 1
 
 trained_seconds() {  # the training seconds a run's log holds, summed over its segments
   .venv/bin/python - "$1/log.jsonl" <<'PY'

@@ -108,15 +108,18 @@ def training_positives(groups: Tensor, image_ids: Tensor, cameras: list[str],
 
 
 def scale_penalty(fingerprints: Tensor) -> Tensor:
-    """``log(mean square)^2`` of the raw fingerprints: zero at unit RMS.
+    """``log(mean square)^2`` of the batch-centred fingerprints: zero at unit RMS.
 
     Why: the loss on standardized fingerprints does not see their scale, so nothing stops
-    it from drifting, and in our runs it grew 10x per few hundred steps. The detector's
-    Gaussians are fitted in float32 on the tapped activations, which then lose their
-    small differences to rounding (covariances no longer positive definite). A small
-    multiple of this term anchors the scale without touching what the loss learns.
+    it from drifting, and in our runs it grew 10x per few hundred steps; the detector's
+    Gaussians, fitted on the tapped activations, then failed (covariances no longer
+    positive definite). A small multiple of this term anchors the scale of what differs
+    between patches (a pattern shared by the whole batch is left out, as the distances
+    leave it out) without changing what the loss learns.
     """
-    return fingerprints.float().pow(2).mean().add(1e-12).log().pow(2)
+    flat = fingerprints.reshape(fingerprints.shape[0], -1).float()
+    flat = flat - flat.mean(dim=0, keepdim=True)
+    return flat.pow(2).mean().add(1e-12).log().pow(2)
 
 
 def dbl_loss(features: Tensor, positives: Tensor, *, temperature: float = 0.1,
