@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The learned-fingerprint training campaign: DnCNN-small and Restormer-tiny trained with the
-# same data recipe at equal CPU time, in alternating legs of LEG_S seconds each (one
-# training process at a time, one thread), LEGS legs per model in all. DnCNN-small starts
-# from the shipped extractor, which cost HEADSTART_S seconds of training; Restormer-tiny
-# starts from scratch and gets as much more in its first leg, so that both have had the
-# same CPU time at the end of every pair of legs. Each run's training time is read back
-# from its log.jsonl (the seconds of every resumed segment, up to its last checkpoint), so
-# running this again (make train-campaign) continues where it stopped, and a leg cut short
-# gets only what it still lacks.
-#   scripts/train_campaign.sh     # LEGS=6 LEG_S=1500 HEADSTART_S=3960: about 6 hours
+# same data recipe at equal CPU time, in alternating legs of LEG_S CPU seconds each (one
+# training process at a time, one thread), LEGS legs per model in all. The limits count
+# the training process's CPU seconds (time_limit_cpu), not the wall clock, which the
+# machine's other users stretch. DnCNN-small continues the shipped extractor, whose
+# training cost about HEADSTART_S seconds; Restormer-tiny starts from scratch and gets as
+# much more in its first leg, so that both have had the same CPU time at the end of every
+# pair of legs. Each run's CPU time is read back from its log.jsonl (every resumed
+# segment, up to its last checkpoint), so running this again (make train-campaign)
+# continues where it stopped, and a leg cut short gets only what it still lacks.
+#   scripts/train_campaign.sh     # LEGS=6 LEG_S=1500 HEADSTART_S=3960: 2 x 3.2 CPU-hours
 set -u
 HOLDOUT=${HOLDOUT:-Canon-EOS-80D,NIKON-D90,SONY-ILCE-7M2,Apple-iPhone-XR,Hewlett-Packard-Photosmart-M627,SAMSUNG-GT-P5210,simcam20,simcam21,simcam22,simcam23}
 SHARED=${SHARED:-../shared}
@@ -23,13 +24,14 @@ mkdir -p "$OUT"
 [ -f runs/shipped-extractor.safetensors ] || .venv/bin/python scripts/export_extractor.py \
   src/noisead/weights/default.safetensors runs/shipped-extractor.safetensors || exit 1
 
-trained_seconds() {  # the training seconds a run's log holds, summed over its segments
+trained_seconds() {  # the CPU seconds of training a run's log holds, over its segments
   .venv/bin/python - "$1/log.jsonl" <<'PY'
 import json, sys
 from pathlib import Path
 path, total, last = Path(sys.argv[1]), 0.0, 0.0
 for line in (path.read_text().splitlines() if path.is_file() else []):
-    s = json.loads(line)["seconds"]
+    h = json.loads(line)
+    s = h.get("cpu_seconds", h["seconds"])
     if s < last:  # a resumed segment starts its clock again
         total += last
     last = s

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from noisead.data.augment import AugmentConfig
@@ -43,14 +42,8 @@ from noisead.models.registry import (
 )
 from noisead.runtime import autocast, resolve_device, resolve_precision
 from noisead.train.checkpoint import optimizer_tensors, restore_optimizer
-from noisead.train.loss import (
-    dbl_loss,
-    pairwise_squared_distances,
-    positive_pair_mask,
-    scale_penalty,
-    standardize_patches,
-    training_positives,
-)
+from noisead.train.loss import dbl_loss, loss_features, scale_penalty, training_positives
+from noisead.train.validation import pair_verification_auc
 
 
 @dataclass
@@ -94,6 +87,7 @@ class TrainConfig:
     max_images_per_camera: int | None = None
     holdout_cameras: tuple[str, ...] = ()   # whole models kept out (for testing on unseen ones)
     time_limit_s: float | None = None
+    time_limit_cpu: bool = False  # count time_limit_s in this process's CPU seconds
     device: str = "cpu"          # "cpu", "cuda", "auto" (a GPU when there is one)
     tf32: bool = False           # TF32 on a GPU (see noisead.runtime.resolve_device)
     loader_workers: int = 0      # > 0: batches drawn in worker processes (for GPUs)
@@ -156,15 +150,6 @@ def read_training_log(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
 
 
-def loss_features(fingerprints: torch.Tensor, fingerprint_norm: str) -> torch.Tensor:
-    """The fingerprints as the loss sees them (float32, standardized if asked)."""
-    if fingerprint_norm == "patch":
-        return standardize_patches(fingerprints)
-    if fingerprint_norm != "none":
-        raise ValueError(f"fingerprint_norm must be 'none' or 'patch', got {fingerprint_norm!r}")
-    return fingerprints.float()
-
-
 def make_sampler(images: dict[str, list[np.ndarray]], config: TrainConfig, seed: int
                  ) -> PatchPairSampler | FreshCameraSampler:
     """The training batches' sampler: folder cameras alone, or mixed with fresh ones."""
@@ -222,37 +207,6 @@ def distilled_model(config: TrainConfig, images: list[np.ndarray], progress: boo
                      patch_size=config.batch.patch_size, seed=config.seed, progress=progress,
                      device=device)
     return student
-
-
-def pair_verification_auc(model: torch.nn.Module, batches: list[PatchBatch],
-                          precision: str = "fp32", fingerprint_norm: str = "none",
-                          device: torch.device | str = "cpu") -> tuple[float, float]:
-    """(AUC, mean loss) of fingerprint distance as a same-model/same-position detector.
-
-    Positives: same model, same position, different image. Negatives: different models
-    (same-model different-position pairs are left out: they are neither).
-    """
-    model.eval()
-    scores, labels, losses = [], [], []
-    with torch.no_grad(), autocast(precision):
-        for b in batches:
-            x = b.patches.to(device).contiguous(memory_format=torch.channels_last)
-            fp = loss_features(model(x), fingerprint_norm)
-            pos = positive_pair_mask(b.groups, b.image_ids)
-            losses.append(dbl_loss(fp, pos.to(device)).item())
-            d = pairwise_squared_distances(fp).cpu()
-            cams = np.array(b.cameras)
-            neg = torch.from_numpy(cams[:, None] != cams[None, :])
-            iu = torch.triu_indices(len(cams), len(cams), 1)
-            pos_u, neg_u, d_u = pos[iu[0], iu[1]], neg[iu[0], iu[1]], d[iu[0], iu[1]]
-            keep = pos_u | neg_u
-            scores.append((-d_u[keep]).numpy())
-            labels.append(pos_u[keep].numpy())
-    model.train()
-    y = np.concatenate(labels)
-    if y.all() or not y.any():
-        return float("nan"), float(np.mean(losses))
-    return float(roc_auc_score(y, np.concatenate(scores))), float(np.mean(losses))
 
 
 def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
@@ -328,7 +282,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
             "numpy_rng": sampler.rng.bit_generator.state})
         log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
 
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     bar = tqdm(range(start_step, config.steps), initial=start_step, total=config.steps,
                desc="training extractor", disable=not progress)
     step = start_step
@@ -352,6 +306,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         opt.step()
         record: dict[str, float] = {"step": step + 1, "loss": float(loss.item()),
                                     "seconds": time.monotonic() - t0,
+                                    "cpu_seconds": time.process_time() - c0,
                                     # the loss ignores the scale: watch it drift
                                     "fp_rms": float(fp.detach().float().pow(2).mean().sqrt())}
         flat_steps = flat_steps + 1 if is_collapsed(fp) else 0
@@ -359,7 +314,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         if collapsed:
             record["collapsed"] = True
         done = step + 1 == config.steps
-        out_of_time = config.time_limit_s is not None and record["seconds"] > config.time_limit_s
+        spent = record["cpu_seconds" if config.time_limit_cpu else "seconds"]
+        out_of_time = config.time_limit_s is not None and spent > config.time_limit_s
         if val_batches and ((step + 1) % config.val_every == 0 or done or out_of_time):
             auc, vloss = pair_verification_auc(model, val_batches, precision,
                                                config.fingerprint_norm, device)

@@ -151,3 +151,12 @@ def dbl_loss(features: Tensor, positives: Tensor, *, temperature: float = 0.1,
     if reduction == "none":
         return per_anchor
     raise ValueError(f"unknown reduction {reduction!r}")
+
+
+def loss_features(fingerprints: torch.Tensor, fingerprint_norm: str) -> torch.Tensor:
+    """The fingerprints as the loss sees them (float32, standardized if asked)."""
+    if fingerprint_norm == "patch":
+        return standardize_patches(fingerprints)
+    if fingerprint_norm != "none":
+        raise ValueError(f"fingerprint_norm must be 'none' or 'patch', got {fingerprint_norm!r}")
+    return fingerprints.float()
