@@ -49,6 +49,16 @@ def photo_pools(shared: Path, data: Path, holdout: set[str], fit_per_camera: int
     return photos
 
 
+def forged_images(data: Path) -> list[tuple[str, str, Path]]:
+    """``(pool, benchmark, path)`` of the forged images: val from the unseen simulated
+    cameras' benchmarks, test from the held-out cameras' benchmarks."""
+    images = []
+    for pool, root in (("val", data / "val-unseen"), ("test", data / "bench")):
+        for bench in sorted(p for p in root.iterdir() if (p / "images").is_dir()):
+            images += [(pool, bench.name, p) for p in sorted((bench / "images").iterdir())]
+    return images
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--shared", type=Path, default=Path("../shared"))
@@ -70,19 +80,22 @@ def main() -> None:
     detector = load_detector(args.model)
     mode = args.mode or detector.config.mode
 
-    def analyse(image: LoadedImage) -> tuple[float, bool]:
+    def analyse(image: LoadedImage) -> tuple[float, bool, float]:
         result = analyze(image, detector, mode=mode)
-        return result.score, bool(result.texture and result.texture.judgeable)
+        return (result.score, bool(result.texture and result.texture.judgeable),
+                result.image_statistic)
 
     scores_file = args.out / f"scores-{mode}.jsonl"
     done = {(r.path, r.condition) for r in read_scores(scores_file)}
     photos = photo_pools(args.shared, args.data, set(args.holdout.split(",")),
                          args.fit_per_camera, args.per_real, args.per_sim)
-    for i, row in enumerate(score_photos(photos, CONDITIONS, analyse, done)):
+    scored = score_photos(photos, CONDITIONS, analyse, done)
+    forged = score_photos(forged_images(args.data), CONDITIONS[:1], analyse, done, forged=True)
+    for i, row in enumerate([*scored, *forged]):
         append_score(scores_file, row)
         if i % 20 == 0:
             print(f"{i}: {row.pool} {row.camera} {row.condition} {row.score}", flush=True)
-    rows = read_scores(scores_file)
+    rows = [r for r in read_scores(scores_file) if not r.forged]
     val = [r.score for r in rows if r.pool == "val" and r.condition == CONDITIONS[0].name
            and r.score is not None]
     threshold = choose_threshold(val, args.target, args.floor)

@@ -59,6 +59,9 @@ class Analysis:
     texture: TextureCheck | None = None
     # the decision shown to a person (flagged / not flagged / not enough texture)
     verdict: Verdict | None = None
+    # the uncalibrated image statistic that ``score`` calibrates (it keeps its resolution
+    # above the largest pristine calibration value, where ``score`` saturates at 1)
+    image_statistic: float | None = None
 
     def evidence_shares(self) -> dict[str, float]:
         """Inside the mask, the share of pixels whose score each statistic set."""
@@ -180,7 +183,8 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
                     fingerprint=maps.fingerprint, raw=maps.raw, threshold=thr, mode=mode,
                     model=str(detector.info.get("name", "custom")),
                     seconds=time.monotonic() - t0, notes=notes, evidence=maps.evidence,
-                    score_caveat=score_caveat, texture=texture, verdict=verdict)
+                    score_caveat=score_caveat, texture=texture, verdict=verdict,
+                    image_statistic=float(stat))
 
 
 def jpeg_input_caveat(tables: dict[int, list[int]] | None) -> tuple[str, str] | None:

@@ -58,7 +58,7 @@ def test_scores_resume_from_the_file(tmp_path: Path) -> None:
 
     def analyse(image):
         seen.append(image.pixels.shape)
-        return 0.5, True
+        return 0.5, True, 3.0
 
     out = tmp_path / "scores.jsonl"
     for row in score_photos([("test", "cam", photo)], CONDITIONS[:1], analyse):
@@ -67,7 +67,7 @@ def test_scores_resume_from_the_file(tmp_path: Path) -> None:
     rows = list(score_photos([("test", "cam", photo)], CONDITIONS, analyse, done))
     assert [r.condition for r in rows] == [c.name for c in CONDITIONS[1:]]
     assert len(seen) == len(CONDITIONS)
-    assert read_scores(out) == [PhotoScore("test", "cam", str(photo), CONDITIONS[0].name, 0.5)]
+    assert read_scores(out) == [PhotoScore("test", "cam", str(photo), CONDITIONS[0].name, 0.5, 3.0)]
 
 
 def test_web_condition_downscales_and_recompresses(tmp_path: Path) -> None:

@@ -61,36 +61,45 @@ CONDITIONS: tuple[PhotoCondition, ...] = (
 
 @dataclass(frozen=True)
 class PhotoScore:
-    """One untouched photo's image score under one condition (None: not judgeable)."""
+    """One photo's image score under one condition (``score`` None: not judgeable).
+
+    ``statistic`` is the uncalibrated image statistic behind the score; ``forged`` marks
+    the forged images scored to measure the detection rate at the operating point.
+    """
 
     pool: str
     camera: str
     path: str
     condition: str
     score: float | None
+    statistic: float | None = None
+    forged: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {"pool": self.pool, "camera": self.camera, "path": self.path,
-                "condition": self.condition, "score": self.score}
+                "condition": self.condition, "score": self.score,
+                "statistic": self.statistic, "forged": self.forged}
 
 
 def score_photos(photos: Iterable[tuple[str, str, Path]], conditions: Sequence[PhotoCondition],
-                 analyse: Callable[[LoadedImage], tuple[float, bool]],
+                 analyse: Callable[[LoadedImage], tuple[float, bool, float]],
                  done: set[tuple[str, str]] | None = None,
-                 max_pixels: int | None = None) -> Iterable[PhotoScore]:
+                 max_pixels: int | None = None, forged: bool = False) -> Iterable[PhotoScore]:
     """Score each ``(pool, camera, path)`` photo under each condition, lazily.
 
-    ``analyse`` maps a decoded image to ``(image score, judgeable)``; pairs of
-    ``(path, condition)`` in ``done`` are skipped, so an interrupted measurement resumes.
+    ``analyse`` maps a decoded image to ``(image score, judgeable, image statistic)``;
+    pairs of ``(path, condition)`` in ``done`` are skipped, so an interrupted measurement
+    resumes.
     """
     done = done or set()
     for pool, camera, path in photos:
         for cond in conditions:
             if (str(path), cond.name) in done:
                 continue
-            score, judgeable = analyse(cond.apply(path, max_pixels))
+            score, judgeable, statistic = analyse(cond.apply(path, max_pixels))
             yield PhotoScore(pool, camera, str(path), cond.name,
-                             float(score) if judgeable else None)
+                             float(score) if judgeable else None,
+                             float(statistic) if judgeable else None, forged)
 
 
 def choose_threshold(scores: Sequence[float], target_rate: float, floor: float = 0.0) -> float:
@@ -132,7 +141,7 @@ def read_scores(path: Path) -> list[PhotoScore]:
         if line.strip():
             d = json.loads(line)
             rows.append(PhotoScore(d["pool"], d["camera"], d["path"], d["condition"],
-                                   d["score"]))
+                                   d["score"], d.get("statistic"), d.get("forged", False)))
     return rows
 
 

@@ -12,6 +12,7 @@ or white and its high-pass residual varies by more than 8-bit rounding does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,14 +37,19 @@ _BAND = 16 * BLOCK
 
 @dataclass(frozen=True)
 class TextureCheck:
-    """Whether an image can be judged, and why not when it cannot."""
+    """Whether an image can be judged, and why not when it cannot.
+
+    ``usable_pixels`` counts the pixels of usable blocks found before the scan stopped: the
+    scan stops as soon as there are enough (``MIN_USABLE_PIXELS``), so on a judgeable image
+    it is a lower bound, not the image's total.
+    """
 
     judgeable: bool
-    usable_share: float      # share of the image's blocks that carry noise
+    usable_pixels: int
     reason: str | None       # a short phrase when not judgeable ("the image is flat")
 
     def to_dict(self) -> dict[str, object]:
-        return {"judgeable": self.judgeable, "usable_share": round(self.usable_share, 4),
+        return {"judgeable": self.judgeable, "usable_pixels": self.usable_pixels,
                 "reason": self.reason}
 
 
@@ -61,44 +67,42 @@ def check_texture(image: np.ndarray) -> TextureCheck:
     """
     h, w = image.shape[:2]
     if min(h, w) < MIN_SIDE:
-        return TextureCheck(False, 0.0, f"the image is too small ({w}x{h} pixels; "
-                                        f"at least {MIN_SIDE}x{MIN_SIDE} are needed)")
-    luma = _luma_255(image)
-    usable = usable_blocks(luma)
-    share = float(usable.mean()) if usable.size else 0.0
-    usable_pixels = int(usable.sum()) * BLOCK * BLOCK
-    if usable_pixels >= MIN_USABLE_PIXELS:
-        return TextureCheck(True, share, None)
-    clipped = _clipped_share(luma)
+        return TextureCheck(False, 0, f"the image is too small ({w}x{h} pixels; "
+                                      f"at least {MIN_SIDE}x{MIN_SIDE} are needed)")
+    usable = 0
+    for band in usable_block_bands(image):
+        usable += int(band.sum()) * BLOCK * BLOCK
+        if usable >= MIN_USABLE_PIXELS:
+            return TextureCheck(True, usable, None)
+    clipped = _clipped_share(image)
     if clipped > MAX_CLIPPED_SHARE:
         reason = f"{round(100 * clipped)}% of the image is pure black or white"
     else:
         reason = "the image is flat: too few areas carry camera noise"
-    return TextureCheck(False, share, reason)
+    return TextureCheck(False, usable, reason)
 
 
-def usable_blocks(luma: np.ndarray) -> np.ndarray:
-    """Boolean grid, one entry per full ``BLOCK`` x ``BLOCK`` block of ``luma`` (0-255):
-    True where the block is not mostly clipped and its residual spread exceeds rounding.
+def usable_block_bands(image: np.ndarray) -> Iterator[np.ndarray]:
+    """Boolean rows of the block grid, a band of rows at a time, one entry per full
+    ``BLOCK`` x ``BLOCK`` block: True where the block is not mostly clipped and the spread
+    of its luminance residual exceeds rounding.
 
-    The residual is the luminance minus its 3 x 3 mean; its spread is the median absolute
-    deviation scaled to a standard deviation, so edges (a minority of a block's pixels)
-    do not make a flat block look noisy.
+    The residual is the luminance (0-255) minus its 3 x 3 mean; its spread is the median
+    absolute deviation scaled to a standard deviation, so edges (a minority of a block's
+    pixels) do not make a flat block look noisy. Bands keep the work space a few MB.
     """
-    h, w = (luma.shape[0] // BLOCK) * BLOCK, (luma.shape[1] // BLOCK) * BLOCK
-    rows = []
-    for r0 in range(0, h, _BAND):  # bands of rows: the work space stays a few MB
-        band = luma[max(r0 - 1, 0):min(r0 + _BAND + 1, h), :w]
-        residual = band - ndimage.uniform_filter(band, size=3, mode="reflect")
-        top = 1 if r0 > 0 else 0
-        residual = residual[top:top + min(_BAND, h - r0)]
-        band = band[top:top + min(_BAND, h - r0)]
+    h, w = (image.shape[0] // BLOCK) * BLOCK, (image.shape[1] // BLOCK) * BLOCK
+    for r0 in range(0, h, _BAND):
+        top = 1 if r0 > 0 else 0  # one row of context above, for the 3 x 3 mean
+        luma = _luma_255(image[r0 - top:min(r0 + _BAND + 1, h), :w])
+        residual = luma - ndimage.uniform_filter(luma, size=3, mode="reflect")
+        rows = min(_BAND, h - r0)
+        residual, luma = residual[top:top + rows], luma[top:top + rows]
         blocks = _as_blocks(residual)
         med = np.median(blocks, axis=2, keepdims=True)
         spread = 1.4826 * np.median(np.abs(blocks - med), axis=2)
-        clipped = _as_blocks(((band <= 1.0) | (band >= 254.0)).astype(np.float32)).mean(axis=2)
-        rows.append((spread > MIN_RESIDUAL_SPREAD) & (clipped <= MAX_CLIPPED_SHARE))
-    return np.concatenate(rows, axis=0) if rows else np.zeros((0, 0), bool)
+        clipped = _as_blocks(((luma <= 1.0) | (luma >= 254.0)).astype(np.float32)).mean(axis=2)
+        yield (spread > MIN_RESIDUAL_SPREAD) & (clipped <= MAX_CLIPPED_SHARE)
 
 
 def _as_blocks(a: np.ndarray) -> np.ndarray:
@@ -115,5 +119,8 @@ def _luma_255(image: np.ndarray) -> np.ndarray:
     return a * np.float32(255.0)
 
 
-def _clipped_share(luma: np.ndarray) -> float:
-    return float(((luma <= 1.0) | (luma >= 254.0)).mean())
+def _clipped_share(image: np.ndarray) -> float:
+    """Share of the image's pixels whose luminance is clipped at black or white."""
+    clipped = sum(int(((luma <= 1.0) | (luma >= 254.0)).sum())
+                  for luma in (_luma_255(image[r:r + _BAND]) for r in range(0, len(image), _BAND)))
+    return clipped / float(image.shape[0] * image.shape[1])
