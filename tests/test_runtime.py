@@ -19,7 +19,7 @@ from noisead.models.registry import create_model
 @pytest.fixture(autouse=True)
 def one_thread():
     """These tests run many tiny tensor operations; on a busy 2-core machine each
-    multi-threaded one waits for a descheduled thread (measured: 90 s instead of 6 s)."""
+    multi-threaded one waits for a descheduled thread."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -56,8 +56,8 @@ def test_explicit_precision_and_override(monkeypatch):
 
 
 def test_detectors_use_bf16_only_when_validated(monkeypatch):
-    """bfloat16 loses the faint traces a detector scores (the shipped model's AUC fell
-    from 0.9999 to 0.51): "auto" keeps float32 for a detector not validated in it."""
+    """bfloat16 can lose the faint traces a detector scores (docs/BENCHMARKS.md): "auto"
+    keeps float32 for a detector not validated in it."""
     monkeypatch.delenv("NOISEAD_PRECISION", raising=False)
     monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"amx_bf16"}))
     det = Detector(create_model("dncnn-tiny"), DetectorConfig(patch_size=32, crop_size=64))

@@ -33,9 +33,10 @@ from torch import Tensor
 def single_thread() -> Iterator[None]:
     """Run small batched linear algebra (64 factorisations of 129 x 129) on one thread.
 
-    Multi-threaded LAPACK on matrices this small is all synchronisation: measured here,
-    a batched Cholesky took 13 ms on one thread and 0.1-8 s on two when another process
-    kept the cores busy (every barrier waits for a descheduled thread).
+    Multi-threaded LAPACK on matrices this small is all synchronisation: when another
+    process keeps the cores busy, every barrier waits for a descheduled thread and the
+    factorisations take orders of magnitude longer than on one thread
+    (docs/BENCHMARKS.md, "Measurements behind implementation choices").
     """
     n = torch.get_num_threads()
     if n == 1:

@@ -2,7 +2,7 @@
 
 Why this module exists: on cameras that the extractor never saw, the learned fingerprint's
 per-position Gaussians localize worse than two plain statistics of a fixed high-pass
-residual (measured on both validation sets, docs/BENCHMARKS.md, session 5):
+residual (on both validation sets, docs/BENCHMARKS.md, "noise level + noise spectrum"):
 
 * **level** — how strong the noise residual is in a window, against the image's own median
   (:func:`noise_level_deviation`). A splice from a noisier or cleaner source stands out; a
