@@ -53,7 +53,7 @@ def cheap_analysis(pixels: np.ndarray, score: float | None = None,
         raise ImageTooSmallError(f"image is {gray.shape[1]}x{gray.shape[0]} pixels; the "
                                  f"analysis needs at least {MIN_SIDE}x{MIN_SIDE} (one patch)")
     value = float(gray.mean()) if score is None else score
-    texture = TextureCheck(True, 1.0, None)
+    texture = TextureCheck(True, gray.size, None)
     mask = np.ones_like(gray, bool) if mask_all else gray > 0.9
     return Analysis(heatmap=gray, mask=mask, score=value, fingerprint=gray, raw=gray,
                     threshold=0.9, mode="reference", model="cheap", seconds=0.001,

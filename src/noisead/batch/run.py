@@ -224,9 +224,10 @@ class _Worker:
         return "done"
 
     def _unjudged(self, why: str) -> dict[str, object]:
-        verdict = decide(None, TextureCheck(False, 0.0, why), self.point)
+        texture = TextureCheck(False, 0, why)
+        verdict = decide(None, texture, self.point)
         return {"score": None, "decision": verdict.to_dict(), "model": self.model,
-                "texture": {"judgeable": False, "usable_share": 0.0, "reason": why}}
+                "texture": texture.to_dict()}
 
     def _fail(self, record: InputRecord, exc: Exception) -> str:
         record.status = FAILED
