@@ -14,6 +14,7 @@ Scores are appended to ``OUT/scores.jsonl`` as they come, so a rerun resumes.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def main() -> None:
                          args.fit_per_camera, args.per_real, args.per_sim)
     scored = score_photos(photos, CONDITIONS, analyse, done)
     forged = score_photos(forged_images(args.data), CONDITIONS[:1], analyse, done, forged=True)
-    for i, row in enumerate([*scored, *forged]):
+    for i, row in enumerate(itertools.chain(scored, forged)):
         append_score(scores_file, row)
         if i % 20 == 0:
             print(f"{i}: {row.pool} {row.camera} {row.condition} {row.score}", flush=True)
