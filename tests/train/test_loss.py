@@ -167,11 +167,8 @@ def test_scale_penalty_is_zero_at_unit_rms_and_pulls_the_scale_back():
     from noisead.train.loss import scale_penalty
 
     f = torch.randn(8, 1, 16, 16)
-    f = f - f.mean(dim=0, keepdim=True)
     unit = f / f.pow(2).mean().sqrt()
     assert float(scale_penalty(unit)) < 1e-10
-    # a pattern shared by every patch is not counted
-    assert float(scale_penalty(unit + 100.0 * torch.randn(1, 1, 16, 16))) < 1e-8
     big = (unit * 30.0).requires_grad_()
     assert float(scale_penalty(big.detach())) > float(scale_penalty(unit * 3.0)) > 1.0
     scale_penalty(big).backward()
