@@ -1,11 +1,12 @@
 """Output names: one stem per input, never handed to two inputs.
 
-Every result of an input is written as ``<stem>.<kind>.png``, ``<stem>.json`` and
-``thumbs/<stem>.<kind>.png``. Two inputs that share a file name (``a/x.jpg``, ``b/x.jpg``)
-or whose names collide with a numbered stem (``c/x-1.jpg``) must still get distinct stems,
-and a stem given to an input in an earlier run stays its own: otherwise one input's
-result overwrites another's, or is handed out as another's. The run keeps the stems in its
-state database; this module makes candidate names and says whether one is free on disk.
+Every result of an input is written as ``<stem>.<kind>.png``, ``<stem>.npz``,
+``<stem>.json`` and ``thumbs/<stem>.<kind>.png``. Two inputs that share a file name
+(``a/x.jpg``, ``b/x.jpg``) or whose names collide with a numbered stem (``c/x-1.jpg``)
+must still get distinct stems, and a stem given to an input in an earlier run stays its
+own: otherwise one input's result overwrites another's, or is handed out as another's.
+The run keeps the stems in its state database; this module makes candidate names and
+says whether one is free on disk.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 #: The PNGs of one result (beside ``<stem>.json``).
 OUTPUT_KINDS = ("heatmap", "mask", "overlay", "fingerprint")
+#: The data files a result may have besides (``--outputs``), by kind: file name suffix.
+DATA_FILES = {"heatmap16": "heatmap16.png", "npz": "npz"}
 #: The thumbnails of one result, in ``thumbs/``.
 THUMB_KINDS = ("image", "overlay")
 THUMBS_DIR = "thumbs"
@@ -53,6 +56,7 @@ def candidates(path: Path) -> Iterator[str]:
 def output_files(out_dir: Path, stem: str) -> dict[str, Path]:
     """Every file a result named ``stem`` has or may have in ``out_dir``, by kind."""
     files = {kind: out_dir / f"{stem}.{kind}.png" for kind in OUTPUT_KINDS}
+    files.update({kind: out_dir / f"{stem}.{suffix}" for kind, suffix in DATA_FILES.items()})
     files["json"] = out_dir / f"{stem}.json"
     for kind in THUMB_KINDS:
         files[f"thumb_{kind}"] = out_dir / THUMBS_DIR / f"{stem}.{kind}.png"

@@ -28,7 +28,12 @@ from tqdm import tqdm
 from noisead.batch.escape import display_path
 from noisead.batch.inputs import scan_inputs
 from noisead.batch.lock import hold_output_lock
-from noisead.batch.outputs import remove_leftover_temporaries, write_outputs, write_unjudged
+from noisead.batch.outputs import (
+    OutputOptions,
+    remove_leftover_temporaries,
+    write_outputs,
+    write_unjudged,
+)
 from noisead.batch.records import json_header, record_from_summary
 from noisead.batch.report import write_report
 from noisead.batch.source import ReadInput, read_input, sha256_of
@@ -86,7 +91,8 @@ def run_batch(inputs: Sequence[str | os.PathLike[str]], out_dir: str | Path,
               max_pixels: int | None = DEFAULT_MAX_PIXELS,
               operating_point: OperatingPoint = NOMINAL, refresh_seconds: float = 5.0,
               progress: bool = True,
-              on_item: Callable[[str, InputRecord], None] | None = None) -> BatchReport:
+              on_item: Callable[[str, InputRecord], None] | None = None,
+              outputs: OutputOptions | None = None) -> BatchReport:
     """Analyse files and folders into ``out_dir``; see the module docstring.
 
     Args:
@@ -100,6 +106,9 @@ def run_batch(inputs: Sequence[str | os.PathLike[str]], out_dir: str | Path,
             during the run (always at the end; 0: after every image).
         on_item: called as ``on_item(outcome, record)`` after each input, outcome being
             "done", "skipped" or "failed".
+        outputs: which files each result gets and the provenance its JSON records
+            (default: ``OutputOptions()``); a current result that lacks a file asked for
+            is analysed again.
 
     Raises:
         OutputError: ``out_dir`` cannot be created or written.
@@ -133,8 +142,9 @@ def run_batch(inputs: Sequence[str | os.PathLike[str]], out_dir: str | Path,
                 record.status, record.error = FAILED, rejected.reason
                 state.save(record)
                 tell("failed", record)
-            work = _Worker(state, out, analyze, operating_point, model)
-            tasks = _plan(scan.images, state, redo, tell)
+            outputs = outputs or OutputOptions()
+            work = _Worker(state, out, analyze, operating_point, model, outputs)
+            tasks = _plan(scan.images, state, redo, tell, outputs)
             for task, read in _prefetch_reads(tasks, max_pixels):
                 tell(work.process(task, read), task.record)
                 refresher.maybe()
@@ -144,14 +154,15 @@ def run_batch(inputs: Sequence[str | os.PathLike[str]], out_dir: str | Path,
 
 
 def _plan(images: list[Path], state: BatchState, redo: bool,
-          tell: Callable[[str, InputRecord], None]) -> Iterator[_Task]:
+          tell: Callable[[str, InputRecord], None], outputs: OutputOptions
+          ) -> Iterator[_Task]:
     """Inputs to analyse, one at a time (a huge folder starts at once); current results
     are skipped. Each new input gets its stem here, reserved in the database."""
     for given in images:
         path = given.resolve()
         record = state.get(path)
-        if record is not None and record.has_result and not redo and _unchanged(
-                record, path, state):
+        if (record is not None and record.has_result and not redo
+                and outputs.satisfied_by(record) and _unchanged(record, path, state)):
             tell("skipped", record)
             continue
         record = state.reserve(path, display_path(path))
@@ -191,9 +202,9 @@ class _Worker:
     """Analyses one read input, writes its files and records the outcome."""
 
     def __init__(self, state: BatchState, out: Path, analyze: AnalyzeFn,
-                 point: OperatingPoint, model: str) -> None:
+                 point: OperatingPoint, model: str, outputs: OutputOptions) -> None:
         self.state, self.out, self.analyze = state, out, analyze
-        self.point, self.model = point, model
+        self.point, self.model, self.outputs = point, model, outputs
 
     def process(self, task: _Task, read: ReadInput | Exception) -> str:
         record = task.record
@@ -209,11 +220,12 @@ class _Worker:
                 analysis = self.analyze(read.image)
             except ImageTooSmallError as exc:
                 summary = self._unjudged(str(exc))
-                path = write_unjudged(self.out, stem, summary, header)
+                path = write_unjudged(self.out, stem, summary, header, self.outputs)
                 files = {"json": path.name}
             else:
                 summary = analysis.summary()
-                paths = write_outputs(analysis, read.image.pixels, self.out, stem, header)
+                paths = write_outputs(analysis, read.image.pixels, self.out, stem, header,
+                                      self.outputs)
                 files = {k: v.name for k, v in paths.items()}
         except Exception as exc:  # a bad file must not stop the batch
             return self._fail(record, exc)

@@ -13,7 +13,7 @@ import csv
 import os
 import secrets
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,14 +26,11 @@ FAILURE_COLUMNS = ("image", "error")
 
 
 @contextmanager
-def atomic_text_file(path: Path) -> Iterator[IO[str]]:
-    """Write a text file by streaming into ``.<name>.<hex>.tmp`` and renaming it over
-    ``path`` when the block ends without error (the temporary file is removed otherwise).
-    Same naming as ``noisead.io.atomic_write_bytes``, so a run's clean-up finds leftovers.
-    """
+def _atomic_file(path: Path, binary: bool) -> Iterator[IO[Any]]:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        with open(tmp, "x", encoding="utf-8", newline="") as fh:
+        with (open(tmp, "xb") if binary
+              else open(tmp, "x", encoding="utf-8", newline="")) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -41,6 +38,20 @@ def atomic_text_file(path: Path) -> Iterator[IO[str]]:
     finally:
         with suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def atomic_text_file(path: Path) -> AbstractContextManager[IO[str]]:
+    """Write a text file by streaming into ``.<name>.<hex>.tmp`` and renaming it over
+    ``path`` when the block ends without error (the temporary file is removed otherwise).
+    Same naming as ``noisead.io.atomic_write_bytes``, so a run's clean-up finds leftovers.
+    """
+    return _atomic_file(path, binary=False)
+
+
+def atomic_binary_file(path: Path) -> AbstractContextManager[IO[bytes]]:
+    """:func:`atomic_text_file` for bytes: a large file (the arrays of a 12 MP result)
+    is streamed to disk instead of being built in memory first."""
+    return _atomic_file(path, binary=True)
 
 
 def summary_row(record: InputRecord) -> dict[str, Any]:
