@@ -16,6 +16,9 @@ each other job has its own module:
 * :mod:`~noisead.serve.render`: PNGs, JSON and the zip of an analysis; the decision shown
   is the shared verdict (:mod:`noisead.verdict`), never wording of the viewer's own.
 * :mod:`~noisead.serve.results`: the in-memory LRU of recent results, under random ids.
+* :mod:`~noisead.serve.batch_folder` and :mod:`~noisead.serve.batch_routes`: with
+  ``batch_dir``, a batch run's results (``noisead analyze -o``), listed, filtered and
+  opened in the same page, read-only, from the one folder named on the command line.
 
 Uploads never touch the file system: the bytes stay in memory (no temporary file, no name
 from the request ever used as a path) until the worker decodes them with
@@ -45,6 +48,8 @@ from flask import (
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from noisead.anomaly.detector import MODES, Detector
+from noisead.serve.batch_folder import BatchFolder
+from noisead.serve.batch_routes import batch_blueprint
 from noisead.serve.jobs import DEFAULT_MAX_PENDING, DEFAULT_TIME_LIMIT_S, AnalysisQueue, QueueFull
 from noisead.serve.render import zip_result
 from noisead.serve.results import (
@@ -75,7 +80,8 @@ DEFAULT_MAX_PIXELS = 50_000_000
 """The viewer's pixel cap: lower than the library's, because anyone who can reach the page
 can send an image, and every megapixel costs the shared worker time and memory."""
 STATIC_DIR = Path(__file__).parent / "static"
-ASSETS = ("viewer.js", "viewer.css", "favicon.svg")
+ASSETS = ("viewer.js", "api.js", "views.js", "result.js", "uploads.js", "batch.js",
+          "viewer.css", "favicon.svg")
 
 
 class _InMemoryRequest(Request):
@@ -135,7 +141,8 @@ def create_app(detector: Detector | str | Path | None = None, *,
                time_limit: float = DEFAULT_TIME_LIMIT_S,
                max_results: int = DEFAULT_MAX_RESULTS,
                max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
-               host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> Flask:
+               host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+               batch_dir: str | Path | None = None) -> Flask:
     """The viewer as a Flask app (one worker process, one in-memory result store).
 
     Args:
@@ -149,6 +156,8 @@ def create_app(detector: Detector | str | Path | None = None, *,
         max_results, max_result_bytes: bounds of the LRU of recent analyses.
         host, port: the address the server answers to (:func:`restrict_hosts` sets the
             port a server really got); requests addressed elsewhere are refused.
+        batch_dir: the output folder of a batch run to open in the page (read-only);
+            raises FileNotFoundError or ValueError when it is not one.
     """
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
@@ -156,12 +165,15 @@ def create_app(detector: Detector | str | Path | None = None, *,
     app.request_class = _InMemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes
     app.json.sort_keys = False
+    batch = BatchFolder(batch_dir) if batch_dir is not None else None
     guard = RequestGuard(host, port)
     queue = AnalysisQueue(detector, max_pending=max_pending, time_limit=time_limit)
     store = ResultStore(max_results, max_result_bytes)
     app.extensions["noisead"] = {"guard": guard, "queue": queue, "store": store,
                                  "max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
     install(app, guard)
+    if batch is not None:
+        app.register_blueprint(batch_blueprint(batch, guard))
 
     def api_json(fn: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(fn)
@@ -201,7 +213,7 @@ def create_app(detector: Detector | str | Path | None = None, *,
         return jsonify(model=queue.model_name, model_loaded=queue.model_loaded,
                        modes=list(MODES), max_upload_bytes=max_upload_bytes,
                        max_pixels=max_pixels, max_pending=max_pending,
-                       time_limit=queue.time_limit)
+                       time_limit=queue.time_limit, batch=batch is not None)
 
     @app.post("/api/analyze")
     @api_json
@@ -244,7 +256,7 @@ def create_app(detector: Detector | str | Path | None = None, *,
     @api_json
     def result_png(rid: str, kind: str) -> Response:
         result = _lookup(store, rid)
-        if kind not in PNG_KINDS:
+        if kind not in result.pngs:
             raise _ApiError(404, f"no result image {kind!r:.40}; "
                                  f"choose one of {', '.join(PNG_KINDS)}")
         response = Response(result.pngs[kind], mimetype="image/png")
@@ -274,9 +286,9 @@ def _lookup(store: ResultStore, rid: str) -> AnalysisResult:
 
 def _describe(rid: str, result: AnalysisResult) -> dict[str, Any]:
     base = f"/api/result/{rid}"
-    urls = {k.replace("-", "_"): f"{base}/{k}.png" for k in PNG_KINDS}
+    urls = {k.replace("-", "_"): f"{base}/{k}.png" for k in PNG_KINDS if k in result.pngs}
     urls["zip"] = f"{base}/all.zip"
-    return {"id": rid, **result.summary, "urls": urls}
+    return {"id": rid, "source": "upload", **result.summary, "urls": urls}
 
 
 # --------------------------------------------------------------------------- serving
@@ -304,8 +316,10 @@ def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_pending: int = DEFAULT_MAX_PENDING,
-        time_limit: float = DEFAULT_TIME_LIMIT_S) -> None:
-    """Serve the viewer until Ctrl+C (what ``noisead serve`` calls).
+        time_limit: float = DEFAULT_TIME_LIMIT_S,
+        batch_dir: str | Path | None = None) -> None:
+    """Serve the viewer until Ctrl+C (what ``noisead serve`` calls; ``--batch OUT_DIR``
+    opens a batch run's results in it).
 
     The worker starts and loads the model in the background right away, so the first
     analysis does not wait for it, but a broken model file still lets the page open and
@@ -314,7 +328,8 @@ def run(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     from werkzeug.serving import make_server
 
     app = create_app(model, max_upload_bytes=max_upload_bytes, max_pixels=max_pixels,
-                     max_pending=max_pending, time_limit=time_limit, host=host, port=port)
+                     max_pending=max_pending, time_limit=time_limit, host=host, port=port,
+                     batch_dir=batch_dir)
     server = make_server(host, port, app, threaded=True)
     restrict_hosts(app, host, server.server_port)
     queue: AnalysisQueue = app.extensions["noisead"]["queue"]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from noisead.anomaly.detector import EVIDENCE
 from noisead.infer import Analysis, colorize, evidence_shares, fingerprint_view, overlay
 from noisead.io import to_uint8
 from noisead.serve.results import AnalysisResult
@@ -90,6 +91,9 @@ def render(analysis: Analysis, pixels: np.ndarray) -> AnalysisResult:
     }
     summary = finite(analysis.summary())
     summary["caveat"] = CAVEAT
+    if analysis.evidence is not None:
+        pngs["evidence-data"] = png_bytes(np.asarray(analysis.evidence, np.uint8))
+        summary["evidence_names"] = list(EVIDENCE)
     return AnalysisResult(summary=summary, image_u8=image_u8, heat16=heat16, pngs=pngs,
                           evidence=analysis.evidence)
 

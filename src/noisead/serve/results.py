@@ -25,13 +25,17 @@ DEFAULT_MAX_RESULT_BYTES = 1024 * 1024 * 1024
 
 PNG_KINDS: tuple[str, ...] = (
     "image", "heatmap", "heatmap-gray", "heatmap-data", "mask", "overlay", "fingerprint",
+    "evidence-data",
 )
 """Result images. ``image`` is the photo as analysed (EXIF orientation applied, so it lines
 up with the maps); ``heatmap`` the coloured calibrated heatmap; ``heatmap-gray`` the same
 as a 16-bit grayscale PNG (value / 65535 = calibrated heatmap); ``heatmap-data`` the same
 16 bits packed into red (high byte) and green (low byte), because a browser canvas only
 reads 8 bits per channel; ``mask`` white = tampered; ``overlay`` the photo in gray with the
-heatmap blended on top and the mask outlined; ``fingerprint`` the noise fingerprint."""
+heatmap blended on top and the mask outlined; ``fingerprint`` the noise fingerprint;
+``evidence-data`` (only for a detector with evidence sources) the code of the statistic that
+set each pixel's score (gray level = index into the summary's ``evidence_names``), so that
+the page's evidence breakdown follows its threshold slider."""
 
 RESULT_ID = re.compile(r"[0-9a-f]{32}")
 """What a result id looks like (``secrets.token_hex(16)``); anything else is refused."""

@@ -15,6 +15,12 @@ a browser on that same machine. Three checks keep those pages out:
   the page the server renders (which other origins cannot read) and sent back by the
   page's script in the ``X-Noisead-Token`` header. A request without it gets 403.
 
+Reading a batch's results (``noisead serve --batch``) is private too: their URLs name
+results by their file names, which another page could guess, so they are answered only to
+a request that carries the token, or whose ``Sec-Fetch-Site`` header (set by the browser,
+never by a page's script) says it comes from the viewer's own page or from the analyst
+(``same-origin``, ``none``). Another site's ``<img>`` or ``fetch`` gets 403.
+
 The page is served with ``Referrer-Policy: same-origin`` (not ``no-referrer``): under
 ``no-referrer`` the Fetch standard has a browser send ``Origin: null`` and no Referer with
 the page's own uploads (Chromium sends the origin anyway), which the Origin check cannot
@@ -34,11 +40,13 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, jsonify, request
 
-__all__ = ["CSP", "TOKEN_HEADER", "RequestGuard", "install"]
+__all__ = ["CSP", "FETCH_SITE_HEADER", "TOKEN_HEADER", "RequestGuard", "install"]
 
 log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Noisead-Token"
+FETCH_SITE_HEADER = "Sec-Fetch-Site"
+_OWN_FETCH_SITES = frozenset({"same-origin", "none"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
        "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -104,11 +112,24 @@ class RequestGuard:
         if _endpoint(source) != _endpoint("http://" + host):
             return (f"request refused: it comes from another origin ({source[:80]!r}); "
                     "upload from the viewer's own page")
-        supplied = req.headers.get(TOKEN_HEADER, "")
-        if not hmac.compare_digest(supplied.encode(), self.token.encode()):
+        if not self._has_token(req):
             return ("request refused: the viewer's token is missing or out of date "
                     "(reload the page: the token changes each time the viewer starts)")
         return None
+
+    def private_read_refusal(self, req: Request) -> str | None:
+        """Why a read of private data (a batch's results) must be refused, or None.
+
+        Called after :meth:`refusal` let the request in (so the Host is ours).
+        """
+        if self._has_token(req) or req.headers.get(FETCH_SITE_HEADER) in _OWN_FETCH_SITES:
+            return None
+        return ("request refused: a batch's results are shown only to the viewer's own page "
+                "(open the viewer, or send its token)")
+
+    def _has_token(self, req: Request) -> bool:
+        supplied = req.headers.get(TOKEN_HEADER, "")
+        return hmac.compare_digest(supplied.encode(), self.token.encode())
 
 
 def install(app: Flask, guard: RequestGuard) -> None:
