@@ -113,10 +113,10 @@ def scale_penalty(fingerprints: Tensor) -> Tensor:
     Why: the loss on standardized fingerprints does not see their scale, so nothing stops
     it from drifting (a DnCNN-small's RMS went from 1.6 to 11-35 in a few hundred steps),
     and the detector's Gaussians, fitted on the fingerprint beside the hidden layers it is
-    tapped with, then fail (covariances no longer positive definite). A small multiple of
-    this term keeps the RMS near 1, where it barely pulls (0.01 x 0.9 at RMS 1.6). The
-    mean square includes what all patches share (a fixed periodic pattern): anchoring only
-    the differences between patches would blow that pattern up with them.
+    tapped with, then fail (covariances no longer positive definite). This term, added
+    with a weight, keeps the RMS near 1, where it no longer pulls. The mean square
+    includes what all patches share (a fixed periodic pattern): anchoring only the
+    differences between patches would blow that pattern up with them.
     """
     return fingerprints.float().pow(2).mean().add(1e-12).log().pow(2)
 
