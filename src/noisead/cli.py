@@ -1,13 +1,20 @@
 """Command line: thin wrappers that parse arguments and call the package's functions.
 
-    noisead analyze IMAGE_OR_DIR... -o OUT      (resumable; see noisead.batch)
+    noisead analyze IMAGE_OR_DIR_OR_GLOB_OR_-... -o OUT   (resumable; see noisead.batch)
     noisead train-extractor CAMERA_ROOT... -o RUN_DIR
     noisead fit-detector --extractor RUN_DIR/extractor.safetensors PRISTINE... -o MODEL.safetensors
                          (or --cameras ROOT... --run RUN_DIR; see noisead.cli_fit)
     noisead evaluate DATASET -o OUT [--jpeg 100,95,90] [--resize 0.8,0.9,1.1,1.2]
     noisead data simulate-cameras | make-benchmark | sort-by-exif
+    noisead export --format onnx -o MODEL.onnx [--model NAME]
     noisead serve
     noisead models
+    noisead schema result | failure | summary-row
+
+The parser is jsonargparse's: argparse's syntax, plus a ``--config FILE`` (YAML or JSON)
+for every subcommand and for the whole command line (``noisead --config FILE analyze``),
+and ``--print_config`` to write one. The global options (``--quiet``) are accepted before
+and after the subcommand.
 """
 
 from __future__ import annotations
@@ -15,11 +22,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+import noisead
 from noisead.cli_fit import add_fit_detector_parser
-from noisead.data.cameras import IMAGE_SUFFIXES
+from noisead.cli_inputs import expand_inputs
+
+__all__ = ["build_parser", "expand_inputs", "main"]
+
+Command = Callable[[Namespace], int]
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -30,66 +45,64 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
 
 
-def expand_inputs(inputs: Sequence[str]) -> list[Path]:
-    """Files as given; folders expanded to the images they contain (sorted, recursive)."""
-    out: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*")
-                              if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            out.append(p)  # missing files are reported by the batch run, not here
-    return out
+def _output_kinds(text: str) -> str:
+    """``--outputs``: checked at parse time, kept as text (a config file writes it back)."""
+    from noisead.batch.outputs import OUTPUT_CHOICES, parse_output_kinds
+
+    try:
+        kinds = parse_output_kinds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return ",".join(k for k in OUTPUT_CHOICES if k in kinds)
 
 
-def cmd_analyze(args: argparse.Namespace) -> int:
+def cmd_analyze(args: Namespace) -> int:
     import functools
 
-    from tqdm import tqdm
-
     from noisead.batch import run_batch
-    from noisead.batch.escape import display_path, for_terminal
-    from noisead.batch.state import InputRecord
-    from noisead.infer import analyze, load_detector
+    from noisead.batch.outputs import OutputOptions, parse_output_kinds
+    from noisead.batch.records import model_provenance
+    from noisead.cli_inputs import analysis_inputs
+    from noisead.cli_report import EXIT_USAGE, AnalyzeReporter
+    from noisead.infer import analyze
     from noisead.verdict import operating_point_for
 
-    detector = load_detector(args.model)
+    detector, weights = _load_model(args.model)
     mode = args.mode or detector.config.mode
+    threshold = detector.config.threshold if args.threshold is None else args.threshold
     max_pixels = None if args.max_pixels == 0 else args.max_pixels
     out = Path(args.output)
-
-    def show(outcome: str, record: InputRecord) -> None:
-        where = for_terminal(display_path(out / f"{record.stem}")) + ".*"
-        image = for_terminal(record.display)
-        if outcome == "failed":
-            tqdm.write(f"{image}: FAILED: {for_terminal(record.error)}", file=sys.stderr)
-            return
-        if outcome == "skipped":
-            tqdm.write(f"{image}: already analysed -> {where} (use --redo to analyse again)")
-            return
-        line = f"{image}: {for_terminal(record.verdict)}"
-        if record.decision == "flagged" and record.evidence:
-            line += f" Set by: {for_terminal(record.evidence)}."
-        tqdm.write(f"{line} -> {where}")
-
-    report = run_batch(args.inputs, out,
+    inputs = analysis_inputs(args.inputs, out, sys.stdin.buffer)
+    name = str(detector.info.get("name", "custom"))
+    outputs = OutputOptions(parse_output_kinds(args.outputs),
+                            model_provenance(weights, name, mode, threshold))
+    reporter = AnalyzeReporter(out, json_lines=args.json)
+    report = run_batch(inputs, out,
                        functools.partial(analyze, detector=detector, mode=args.mode,
                                          threshold=args.threshold),
-                       model=str(detector.info.get("name", "custom")), redo=args.redo,
-                       max_pixels=max_pixels,
+                       model=name, redo=args.redo, max_pixels=max_pixels,
                        operating_point=operating_point_for(detector.info, mode),
-                       progress=not args.quiet, on_item=show)
-    if not (report.done or report.skipped or report.failed):
+                       progress=not args.quiet, on_item=reporter, outputs=outputs)
+    if not any(reporter.counts.values()):
         print("no images found in the given inputs", file=sys.stderr)
-        return 2
-    twice = f", {report.duplicates} given twice" if report.duplicates else ""
-    print(f"{len(report.done)} analysed, {len(report.skipped)} skipped, "
-          f"{len(report.failed)} failed{twice}; results in {for_terminal(out)}")
-    return 1 if report.failed else 0
+        return EXIT_USAGE
+    print(reporter.summary(report.duplicates), file=reporter.people)
+    return reporter.exit_code(args.fail_on_detection)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _load_model(model: str | None) -> tuple[Any, Path]:
+    """The detector ``load_detector(model)`` gives, and the file it was read from (whose
+    SHA-256 the results record): the file is resolved first and then loaded itself."""
+    from noisead.infer import DEFAULT_MODEL, WEIGHTS_DIR, load_detector
+
+    name = model or DEFAULT_MODEL
+    weights = Path(name)
+    if not (weights.suffix == ".safetensors" or weights.exists()):
+        weights = WEIGHTS_DIR / f"{name}.safetensors"
+    return load_detector(weights if weights.is_file() else model), weights
+
+
+def cmd_train(args: Namespace) -> int:
     from noisead.train.extractor import TrainConfig, train_extractor
 
     config = TrainConfig()
@@ -113,7 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
+def cmd_simulate(args: Namespace) -> int:
     from noisead.data.simulate import simulate_cameras
 
     specs = simulate_cameras(Path(args.scenes), Path(args.output), n_models=args.models,
@@ -124,7 +137,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_benchmark(args: argparse.Namespace) -> int:
+def cmd_benchmark(args: Namespace) -> int:
     from noisead.data.forge import make_benchmark
 
     out = make_benchmark(Path(args.cameras), Path(args.output), kinds=tuple(args.kinds.split(",")),
@@ -134,7 +147,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sort(args: argparse.Namespace) -> int:
+def cmd_sort(args: Namespace) -> int:
     from noisead.data.cameras import sort_by_exif
 
     summary = sort_by_exif(args.source, args.destination, move=args.move)
@@ -143,7 +156,7 @@ def cmd_sort(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args: Namespace) -> int:
     from noisead.evaluate.run import EvalConfig, evaluate, format_markdown
 
     jpeg: tuple[int | None, ...] = (None, *_ints(args.jpeg)) if args.jpeg else (None,)
@@ -158,7 +171,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: Namespace) -> int:
     from noisead.serve.app import run
 
     run(host=args.host, port=args.port, model=args.model, max_pixels=args.max_pixels,
@@ -166,7 +179,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def cmd_models(args: Namespace) -> int:
     from noisead.infer import WEIGHTS_DIR, list_models
 
     for name in list_models():
@@ -177,13 +190,82 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="noisead", description=__doc__.split("\n")[0])
+def cmd_export(args: Namespace) -> int:
+    from noisead.export import export_onnx
+    from noisead.infer import load_detector
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".onnx":
+        raise ValueError(f"the ONNX file's name must end in .onnx, not {output.name!r} "
+                         "(its sidecar is written beside it as <name>.json)")
+    detector = load_detector(args.model)
+    path = export_onnx(detector.extractor, detector.taps, output)
+    print(f"extractor of model {detector.info.get('name', 'custom')!r} written to {path} "
+          f"(its taps and output names in {path.with_suffix('.json')})")
+    return 0
+
+
+def cmd_schema(args: Namespace) -> int:
+    from noisead.schemas import schema_path
+
+    path = schema_path(args.name)
+    print(path if args.path else path.read_text(encoding="utf-8").rstrip())
+    return 0
+
+
+class CommandParser(ArgumentParser):
+    """A jsonargparse parser that also takes argparse's ``set_defaults(func=...)``: the
+    function that runs its subcommand is kept aside (jsonargparse keeps only options)."""
+
+    command: Command | None = None
+    subcommands: Subcommands | None = None
+
+    def set_defaults(self, *args: Any, func: Command | None = None, **kwargs: Any) -> None:
+        if func is not None:
+            self.command = func
+        if args or kwargs:
+            super().set_defaults(*args, **kwargs)
+
+
+class Subcommands:
+    """The subcommands of one parser, with argparse's ``add_parser``: each gets the global
+    options and a ``--config`` file (unless ``config_file=False``: train-extractor's
+    ``--config`` is its own training configuration)."""
+
+    def __init__(self, parent: CommandParser, dest: str) -> None:
+        self.dest = dest
+        self.parsers: dict[str, CommandParser] = {}
+        self._action = parent.add_subcommands(dest=dest, required=True)
+        parent.subcommands = self
+
+    def add_parser(self, name: str, *, help: str, config_file: bool = True,
+                   **kwargs: Any) -> CommandParser:
+        parser = CommandParser(description=help, **kwargs)
+        add_global_options(parser, config_file=config_file)
+        self._action.add_subcommand(name, parser, help=help)
+        self.parsers[name] = parser
+        return parser
+
+
+def add_global_options(parser: ArgumentParser, config_file: bool = True) -> None:
+    """Options every parser takes, before or after the subcommand."""
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    sub = parser.add_subparsers(dest="command", required=True)
+    if config_file:
+        parser.add_argument("--config", action=ActionConfigFile,
+                            help="read options from a YAML or JSON file (--print_config "
+                                 "writes one)")
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="noisead", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"noisead {noisead.__version__}")
+    add_global_options(parser)
+    sub = Subcommands(parser, "command")
 
     a = sub.add_parser("analyze", help="localize tampering in images or folders of images")
-    a.add_argument("inputs", nargs="+", help="image files or folders")
+    a.add_argument("inputs", nargs="+",
+                   help="image files, folders, quoted globs ('photos/**/*.jpg'), or - to "
+                        "read one image from standard input")
     a.add_argument("-o", "--output", required=True, help="output folder")
     a.add_argument("--model", default=None, help="shipped model name or .safetensors path")
     a.add_argument("--mode", choices=["blind", "reference"], default=None)
@@ -192,12 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-pixels", type=int, default=200_000_000,
                    help="refuse larger images (decompression bombs); 0 = no limit")
     a.add_argument("--redo", action="store_true", help="analyse images already done again")
+    a.add_argument("--outputs", type=_output_kinds,
+                   default="json,heatmap,mask,overlay,fingerprint",
+                   help="files per image, comma-separated: heatmap, mask, overlay, fingerprint "
+                        "(PNGs to look at), heatmap16 (16-bit grey PNG of the calibrated map), "
+                        "npz (the float maps and scores), json (always), or all")
+    a.add_argument("--json", action="store_true",
+                   help="print each image's result as one JSON line on standard output "
+                        "(messages go to standard error)")
+    a.add_argument("--fail-on-detection", action="store_true",
+                   help="exit with 3 when an image is flagged (1 still means a failure)")
     a.set_defaults(func=cmd_analyze)
 
-    t = sub.add_parser("train-extractor", help="train a fingerprint extractor (DBL loss)")
+    t = sub.add_parser("train-extractor", help="train a fingerprint extractor (DBL loss)",
+                       config_file=False)
     t.add_argument("roots", nargs="+", help="ROOT/<camera-model>/<image> folders")
     t.add_argument("-o", "--output", required=True, help="run folder (resumes if present)")
-    t.add_argument("--config", help="TrainConfig as JSON")
+    t.add_argument("--config", help="TrainConfig as JSON (for options from a file: "
+                                    "noisead --config FILE train-extractor ...)")
     t.add_argument("--model", help="dncnn, dncnn-small, restormer-tiny, ...")
     t.add_argument("--init-from", dest="init_from", help="pretrained denoiser or extractor")
     t.add_argument("--steps", type=int)
@@ -218,8 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_fit_detector_parser(sub)
 
-    d = sub.add_parser("data", help="training data and benchmarks")
-    dsub = d.add_subparsers(dest="data_command", required=True)
+    d = sub.add_parser("data", help="training data and benchmarks", config_file=False)
+    dsub = Subcommands(d, "data_command")
     s = dsub.add_parser("simulate-cameras", help="render scenes through simulated cameras")
     s.add_argument("scenes")
     s.add_argument("-o", "--output", required=True)
@@ -270,9 +364,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop an analysis that runs longer (its worker process is killed)")
     w.set_defaults(func=cmd_serve)
 
-    m = sub.add_parser("models", help="list the shipped models")
+    x = sub.add_parser("export", help="write a model's extractor for another runtime (ONNX)")
+    x.add_argument("--format", choices=["onnx"], default="onnx")
+    x.add_argument("-o", "--output", required=True, help="file to write, e.g. model.onnx")
+    x.add_argument("--model", default=None, help="shipped model name or .safetensors path")
+    x.set_defaults(func=cmd_export)
+
+    m = sub.add_parser("models", help="list the shipped models", config_file=False)
     m.set_defaults(func=cmd_models)
+
+    j = sub.add_parser("schema", help="print the JSON schema of a result file",
+                       config_file=False)
+    j.add_argument("name", choices=["result", "failure", "summary-row"])
+    j.add_argument("--path", action="store_true", help="print the schema file's path only")
+    j.set_defaults(func=cmd_schema)
     return parser
+
+
+def chosen_command(parser: CommandParser, cfg: Namespace) -> tuple[Command, Namespace]:
+    """The function of the subcommand ``cfg`` selects and its options, with the global
+    options given anywhere on the way (``noisead --quiet analyze`` or ``analyze --quiet``)."""
+    quiet = bool(cfg.get("quiet"))
+    options = cfg
+    while parser.subcommands is not None:
+        name = options[parser.subcommands.dest]
+        parser, options = parser.subcommands.parsers[name], options[name]
+        quiet = quiet or bool(options.get("quiet"))
+    assert parser.command is not None, "every subcommand sets its function"
+    options.quiet = quiet
+    return parser.command, options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -281,9 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from noisead.io import OutputError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    command, args = chosen_command(parser, parser.parse_args(argv))
     try:
-        return int(args.func(args) or 0)
+        return int(command(args) or 0)
     except (FileNotFoundError, ValueError, OutputError, OutputFolderBusyError) as e:
         # a person's mistake (a missing model, an output path that is a file, a folder in
         # use by another run): one line, not a traceback

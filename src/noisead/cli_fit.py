@@ -14,6 +14,7 @@ pristine crops of every training camera, the chosen snapshot of a training run, 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,12 +22,16 @@ from noisead.anomaly.config import MODES, Mode
 
 if TYPE_CHECKING:
     from noisead.anomaly.detector import Detector
+    from noisead.cli import Subcommands
 
 
-def _evidence(text: str) -> tuple[str, ...]:
-    """``--evidence``: comma-separated source keys, ``all`` or ``none``."""
+def _evidence(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``--evidence``: comma-separated source keys, ``all`` or ``none`` (or, from a config
+    file or a second pass of the parser, the keys already as a list)."""
     from noisead.anomaly.evidence import EVIDENCE_SOURCES
 
+    if not isinstance(text, str):
+        return tuple(text)
     if text == "all":
         return tuple(s.key for s in EVIDENCE_SOURCES)
     if text == "none":
@@ -34,7 +39,7 @@ def _evidence(text: str) -> tuple[str, ...]:
     return tuple(k.strip() for k in text.split(",") if k.strip())
 
 
-def add_fit_detector_parser(sub: argparse._SubParsersAction) -> None:
+def add_fit_detector_parser(sub: Subcommands) -> None:
     """The ``fit-detector`` subcommand and its options."""
     f = sub.add_parser("fit-detector", help="fit the per-position Gaussians on pristine images")
     f.add_argument("pristine", nargs="*", help="pristine images or folders")
@@ -69,7 +74,7 @@ def add_fit_detector_parser(sub: argparse._SubParsersAction) -> None:
                         "Restormer's fingerprint); e.g. refinement,fingerprint")
     f.add_argument("--smoothing", type=float, default=8.0)
     f.add_argument("--threshold", type=float, default=0.99)
-    f.add_argument("--mode", choices=list(MODES), default=Mode.BLIND,
+    f.add_argument("--mode", choices=list(MODES), default=Mode.BLIND.value,
                    help="the model's default mode (both modes are calibrated). blind: each "
                         "image is its own reference, for cameras unlike the pristine images; "
                         "reference: scores against these pristine images' Gaussians (the "
@@ -98,7 +103,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             raise ValueError("--calibrate-only needs --cameras: the roots of its pristine crops")
         detector = recipe.recalibrate(Detector.load(args.calibrate_only), args.cameras,
                                       evidence=args.evidence, learned_only=args.learned_only,
-                                      command=command)
+                                      command=command, progress=not args.quiet)
         output = args.output or args.calibrate_only
     else:
         if args.output is None:

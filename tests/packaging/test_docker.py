@@ -45,7 +45,7 @@ def test_image_runs_the_cli_and_serves_the_viewer_port():
     for args in runs:
         parsed = build_parser().parse_args(args)  # exits (fails the test) if not accepted
         if args[0] == "serve":
-            assert parsed.host == "0.0.0.0" and parsed.port == int(port)
+            assert parsed.serve.host == "0.0.0.0" and parsed.serve.port == int(port)
     assert f"-p 127.0.0.1:{port}:{port}" in DOCKERFILE
 
 
