@@ -98,7 +98,7 @@ def command_line() -> str:
 
 def recalibrate(detector: Detector, roots: Sequence[str | Path], *,
                 evidence: Sequence[str] | None = None, learned_only: bool = False,
-                command: str = "") -> Detector:
+                command: str = "", progress: bool = True) -> Detector:
     """Calibrate ``detector`` again on the pristine crops its sidecar names, in place.
 
     Without options, only the modes it lacks are calibrated. ``evidence`` switches to
@@ -129,7 +129,8 @@ def recalibrate(detector: Detector, roots: Sequence[str | Path], *,
     if len(images) != pristine["n_images"]:
         raise ValueError(f"the detector was fitted on {pristine['n_images']} images, found "
                          f"{len(images)}: not the same pristine set")
-    add_calibrations(detector, images, only_missing=not (evidence or learned_only))
+    add_calibrations(detector, images, only_missing=not (evidence or learned_only),
+                     progress=progress)
     key = ("recalibrated_learned_only" if learned_only else
            "recalibrated_with_evidence" if evidence else "calibrations_added")
     detector.info[key] = {"modes": sorted(MODES), "commit": current_commit(),
