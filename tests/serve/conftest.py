@@ -58,6 +58,12 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="session")
+def make_spliced():
+    """``make_spliced(size, seed)``: see :func:`spliced_image`."""
+    return spliced_image
+
+
+@pytest.fixture(scope="session")
 def spliced_png() -> bytes:
     return png_bytes(spliced_image())
 
@@ -161,3 +167,50 @@ def viewer(tiny_detector):
 
     with serving(create_app(tiny_detector)) as running:
         yield running
+
+
+# -- batch folders and the browser --------------------------------------------------------
+
+def run_tiny_batch(folder, out, detector) -> None:
+    """``noisead analyze folder -o out`` with ``detector``, as the command line runs it."""
+    import functools
+
+    from noisead.batch import run_batch
+    from noisead.infer import analyze
+
+    run_batch([folder], out, functools.partial(analyze, detector=detector), model="test",
+              progress=False)
+
+
+@pytest.fixture(scope="session")
+def batch_run():
+    """``batch_run(folder, out, detector)``: see :func:`run_tiny_batch`."""
+    return run_tiny_batch
+
+
+def write_casework_photos(folder) -> dict:
+    """The photos of the browser tests, made from the bundled example, by name: a region
+    resampled (down and up again, as a retouch does: flagged by the default model), the
+    example itself (a splice the default model does not flag), a flat grey picture (not
+    enough texture) and a file that is not an image."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "src" / "noisead" / "examples" / "spliced.png"
+    photo = Image.open(example).convert("RGB")
+    region = photo.crop((60, 300, 200, 420))
+    resampled = photo.copy()
+    resampled.paste(region.resize((70, 60), Image.Resampling.BICUBIC)
+                    .resize(region.size, Image.Resampling.BICUBIC), (60, 300))
+    paths = {"resampled": folder / "resampled.png", "spliced": folder / "spliced.png",
+             "flat": folder / "flat.png", "not-a-photo": folder / "not-a-photo.png"}
+    resampled.save(paths["resampled"])
+    photo.save(paths["spliced"])
+    Image.fromarray(np.full((160, 160, 3), 128, np.uint8)).save(paths["flat"])
+    paths["not-a-photo"].write_bytes(b"plain text, not pixels")
+    return paths
+
+
+@pytest.fixture(scope="session")
+def casework_photos():
+    """``casework_photos(folder)``: see :func:`write_casework_photos`."""
+    return write_casework_photos

@@ -19,7 +19,10 @@ from noisead.serve.results import PNG_KINDS, AnalysisResult, ResultStore  # noqa
 
 PAGE_IDS = ("file-input", "status", "decision", "score", "verdict", "overlay-img", "opacity",
             "threshold", "mask-canvas", "fingerprint-img", "model-name", "download-all",
-            "error")
+            "error", "photo-img", "file-list", "evidence-list", "layout-side", "layout-swipe",
+            "swipe-position", "zoom-in", "zoom-fit", "next-item", "batch-list",
+            "batch-decision", "batch-min-score")
+SCRIPTS = ("viewer.js", "api.js", "views.js", "result.js", "uploads.js", "batch.js")
 
 
 def _decode(png: bytes) -> np.ndarray:
@@ -49,7 +52,7 @@ def test_page_is_served_with_the_stable_ids_and_a_token(viewer):
     assert "{{" not in html and len(viewer.token) >= 32
 
 
-@pytest.mark.parametrize(("name", "mimetype"), [("viewer.js", "text/javascript"),
+@pytest.mark.parametrize(("name", "mimetype"), [*((n, "text/javascript") for n in SCRIPTS),
                                                 ("viewer.css", "text/css")])
 def test_static_assets_are_served(viewer, name, mimetype):
     r = viewer.get(f"/static/{name}")
@@ -62,13 +65,18 @@ def test_page_loads_nothing_from_other_origins(viewer):
     html = viewer.get("/").data.decode()
     assert not re.search(r"""(src|href|action)\s*=\s*["']?(https?:)?//""", html, re.I)
     assert not re.search(r"https?://", html, re.I)
-    for name in ("viewer.js", "viewer.css"):
+    assert {p.name for p in STATIC_DIR.glob("*.js")} == set(SCRIPTS)
+    for name in (*SCRIPTS, "viewer.css"):
         text = (STATIC_DIR / name).read_text()
         assert not re.search(r"https?://", text, re.I), name
         assert not re.search(r"""url\(\s*["']?(https?:)?//""", text, re.I), name
         assert "@import" not in text, name
     for ref in re.findall(r"""(?:src|href)="(/static/[^"]+)""", html):
         assert viewer.get(ref).status == 200, ref
+    for name in SCRIPTS:  # modules import each other by relative path, nothing else
+        imports = re.findall(r"""^import .* from "([^"]+)";""", (STATIC_DIR / name).read_text(),
+                             re.M)
+        assert all(re.fullmatch(r"\./[a-z]+\.js", i) and i[2:] in SCRIPTS for i in imports)
 
 
 def test_info_reports_limits(viewer):
@@ -201,6 +209,23 @@ def test_zip_at_another_threshold_redoes_the_mask_not_the_decision(viewer, resul
                            "JPEG lattice"}
     assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3)
     assert viewer.get(result["urls"]["zip"] + "?threshold=2").status == 400
+
+
+def test_evidence_codes_give_the_shares_of_the_summary(viewer, result):
+    """The page recomputes the evidence breakdown at its slider's threshold from
+    evidence-data.png: the same shares the server gives for that threshold."""
+    names = result["evidence_names"]
+    codes = _decode(viewer.get(result["urls"]["evidence_data"]).data)
+    gray = _decode(viewer.get(result["urls"]["heatmap_gray"]).data).astype(np.uint16)
+    assert codes.shape == (128, 128) and codes.max() < len(names)
+    for threshold in (0.0, 0.5, 0.9):
+        with zipfile.ZipFile(io.BytesIO(viewer.get(
+                f"{result['urls']['zip']}?threshold={threshold}").data)) as zf:
+            expected = json.loads(zf.read("summary.json"))["evidence_in_mask"]
+        counts = np.bincount(codes[mask_from_heat16(gray, threshold)], minlength=len(names))
+        total = float(counts.sum())
+        shares = {n: round(float(c) / total, 4) for n, c in zip(names, counts, strict=True)}
+        assert shares == expected, threshold
 
 
 def test_result_json_is_kept(viewer, result):
