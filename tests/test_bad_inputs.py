@@ -23,6 +23,7 @@ from PIL import Image
 from noisead.anomaly.detector import DetectorConfig
 from noisead.anomaly.fit import fit_detector
 from noisead.batch import run_batch
+from noisead.batch.state import BatchState
 from noisead.infer import ImageTooSmallError, analyze
 from noisead.io import ImageLoadError
 from noisead.models.registry import create_model
@@ -110,8 +111,10 @@ def test_corpus_in_one_batch_run(detector, tmp_path):
     sentinel = out / "notes.txt"
     sentinel.write_text("an analyst's notes")
     report = analyze_paths([p for p, _ in corpus.values()], out, detector)
-    failed = {Path(f.display).name: f.error for f in report.failed}
-    done = {Path(d.display).name: d for d in report.done}
+    with BatchState(out) as state:  # the run's records (its report keeps counts only)
+        failed = {Path(f.display).name: f.error for f in state.failures()}
+        done = {Path(d.display).name: d for d in state.results()}
+    assert (report.done, report.failed) == (len(done), len(failed))
     for name, (_, expect) in corpus.items():
         if expect == "ok":
             assert name in done, (name, failed.get(name))

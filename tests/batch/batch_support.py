@@ -12,6 +12,7 @@ import csv
 import hashlib
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
@@ -92,7 +93,21 @@ def result_jsons(out: Path) -> dict[str, dict]:
 
 
 def run(inputs, out: Path, analyze=None, **kw):
+    """``run_batch`` with the cheap analysis (unless an ``engine`` is given); returns every
+    input's record by outcome (``.done``, ``.skipped``, ``.failed``, collected through
+    ``on_item``: the run's own report keeps counts only) and ``.duplicates``."""
     kw.setdefault("progress", False)
     kw.setdefault("refresh_seconds", 0.0)
-    return run_batch([str(i) for i in inputs], out, analyze or CheapAnalysis(),
-                     model="cheap", **kw)
+    if "engine" not in kw:
+        analyze = analyze or CheapAnalysis()
+    seen: dict[str, list] = {"done": [], "skipped": [], "failed": []}
+    also = kw.pop("on_item", None)
+
+    def collect(outcome, record):
+        seen[outcome].append(record)
+        if also is not None:
+            also(outcome, record)
+
+    report = run_batch([str(i) for i in inputs], out, analyze, model="cheap",
+                       on_item=collect, **kw)
+    return SimpleNamespace(**seen, duplicates=report.duplicates, report=report)
