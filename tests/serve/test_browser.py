@@ -3,50 +3,26 @@ default model on the bundled example (the page shows the shared verdict's senten
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install_browser_test_deps.sh``)
 and ``pip install selenium``; skipped with the reason when any is missing. Leaves a
-screenshot in ``tests/serve/artifacts/browser.png``; with ``NOISEAD_UPDATE_SCREENSHOT=1``
-it also refreshes ``docs/screenshots/viewer.png``.
+screenshot in ``tests/serve/artifacts/viewer.png``; with ``NOISEAD_UPDATE_SCREENSHOT=1``
+it also refreshes ``docs/screenshots/viewer.png`` (see ``browser_support``).
 """
 
 from __future__ import annotations
 
-import base64
-import importlib.util
 import io
-import os
 import re
-import shutil
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_support import missing, screenshot, severe_console_errors, start_chromium
 from PIL import Image
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "src" / "noisead" / "examples" / "spliced.png"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-DOC_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "viewer.png"
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--window-size=1400,1250",
-                  "--force-device-scale-factor=1")
 
-
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (run scripts/install_browser_test_deps.sh as root)"
-    if not CHROMEDRIVER.exists():
-        return f"{CHROMEDRIVER} is missing (run scripts/install_browser_test_deps.sh as root)"
-    if importlib.util.find_spec("selenium") is None:
-        return "selenium is not installed (pip install selenium)"
-    if importlib.util.find_spec("flask") is None:
-        return "flask is not installed (pip install flask)"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 
 
 @pytest.fixture
@@ -60,18 +36,7 @@ def server(serve):
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
-                              options=options)
+    driver = start_chromium(tmp_path / "chromium-profile")
     try:
         yield driver
     finally:
@@ -86,16 +51,6 @@ def _white_pixels(driver) -> int:
         let n = 0;
         for (let i = 0; i < d.length; i += 4) n += d[i] === 255 ? 1 : 0;
         return n;""")
-
-
-def _full_page_screenshot(driver, path: Path) -> None:
-    """The whole page, not only the viewport (Chromium's DevTools protocol)."""
-    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
-    })
-    path.write_bytes(base64.b64decode(shot["data"]))
 
 
 def test_analyse_a_photo_in_the_browser(server, browser, tmp_path):
@@ -158,13 +113,7 @@ def test_analyse_a_photo_in_the_browser(server, browser, tmp_path):
     threshold = float(browser.find_element(By.ID, "threshold").get_attribute("value"))
     assert _white_pixels(browser) == int(mask_from_heat16(heat16, threshold).sum())
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "browser.png"
-    _full_page_screenshot(browser, shot)
-    assert shot.stat().st_size > 10_000
-    if os.environ.get("NOISEAD_UPDATE_SCREENSHOT") == "1":
-        DOC_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, DOC_SCREENSHOT)
+    assert screenshot(browser, "viewer.png").stat().st_size > 10_000
 
     # The threshold slider redraws the mask: at 0 every pixel is marked.
     slider = browser.find_element(By.ID, "threshold")
@@ -193,6 +142,5 @@ def test_analyse_a_photo_in_the_browser(server, browser, tmp_path):
     assert browser.find_element(By.ID, "verdict").text.startswith("Not enough texture")
     assert not browser.find_element(By.ID, "score-box").is_displayed()
 
-    severe = [e["message"] for e in browser.get_log("browser")
-              if e["level"] == "SEVERE" and "status of 400" not in e["message"]]
+    severe = severe_console_errors(browser, ("status of 400",))
     assert not severe, severe

@@ -11,10 +11,10 @@ const MAX_IN_FLIGHT = 2; // one analysing, one waiting its turn on the server
 const RETRY_CAP_S = 5; // a slot often frees before the server's worst-case Retry-After
 
 const STATE_WORDS = {
-  queued: "queued",
-  analysing: "analysing…",
-  waiting: "server busy, waiting",
-  failed: "failed",
+  queued: "Queued",
+  analysing: "Analysing…",
+  waiting: "Server busy, waiting",
+  failed: "Failed",
 };
 
 export class UploadQueue {
