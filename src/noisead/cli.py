@@ -175,7 +175,7 @@ def cmd_serve(args: Namespace) -> int:
     from noisead.serve.app import run
 
     run(host=args.host, port=args.port, model=args.model, max_pixels=args.max_pixels,
-        max_pending=args.max_pending, time_limit=args.time_limit)
+        max_pending=args.max_pending, time_limit=args.time_limit, batch_dir=args.batch)
     return 0
 
 
@@ -362,6 +362,8 @@ def build_parser() -> CommandParser:
                    help="analyses running or waiting at once; more are answered 503")
     w.add_argument("--time-limit", type=float, default=120.0, metavar="SECONDS",
                    help="stop an analysis that runs longer (its worker process is killed)")
+    w.add_argument("--batch", default=None, metavar="OUT_DIR",
+                   help="also open the results of 'noisead analyze -o OUT_DIR' (read-only)")
     w.set_defaults(func=cmd_serve)
 
     x = sub.add_parser("export", help="write a model's extractor for another runtime (ONNX)")

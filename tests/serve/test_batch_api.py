@@ -294,3 +294,34 @@ def test_a_folder_that_is_not_a_batch_is_refused(tmp_path, tiny_detector):
 def test_without_a_batch_there_are_no_batch_routes(viewer):
     assert viewer.get("/api/info").json()["batch"] is False
     assert _get(viewer, "/api/batch").status == 404
+
+
+def test_the_command_line_opens_a_batch(batch_dir, tmp_path):
+    """``noisead serve --batch OUT_DIR``: a folder that is not a batch is one line and exit
+    code 2; a batch is served (the real command, stopped with Ctrl+C)."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from noisead import cli
+
+    assert cli.main(["serve", "--batch", str(tmp_path)]) == 2
+    process = subprocess.Popen(
+        [sys.executable, "-m", "noisead.cli", "serve", "--port", "0", "--batch",
+         str(batch_dir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("noisead viewer on http://127.0.0.1:"), line
+        base = line.split()[3].rstrip("/")
+        request = urllib.request.Request(base + "/api/batch",
+                                         headers={"Sec-Fetch-Site": "same-origin"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            assert sum(json.loads(r.read())["counts"].values()) == 5
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
