@@ -14,7 +14,8 @@
 The parser is jsonargparse's: argparse's syntax, plus a ``--config FILE`` (YAML or JSON)
 for every subcommand and for the whole command line (``noisead --config FILE analyze``),
 and ``--print_config`` to write one. The global options (``--quiet``) are accepted before
-and after the subcommand.
+and after the subcommand (:mod:`noisead.cli_parser`). ``noisead analyze``'s inputs and
+messages: :mod:`noisead.cli_inputs`, :mod:`noisead.cli_report`.
 """
 
 from __future__ import annotations
@@ -22,19 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import Namespace
 
 import noisead
 from noisead.cli_fit import add_fit_detector_parser
 from noisead.cli_inputs import expand_inputs
+from noisead.cli_parser import CommandParser, Subcommands, add_global_options, chosen_command
 
-__all__ = ["build_parser", "expand_inputs", "main"]
-
-Command = Callable[[Namespace], int]
+__all__ = ["build_parser", "chosen_command", "expand_inputs", "main"]
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -213,49 +213,6 @@ def cmd_schema(args: Namespace) -> int:
     return 0
 
 
-class CommandParser(ArgumentParser):
-    """A jsonargparse parser that also takes argparse's ``set_defaults(func=...)``: the
-    function that runs its subcommand is kept aside (jsonargparse keeps only options)."""
-
-    command: Command | None = None
-    subcommands: Subcommands | None = None
-
-    def set_defaults(self, *args: Any, func: Command | None = None, **kwargs: Any) -> None:
-        if func is not None:
-            self.command = func
-        if args or kwargs:
-            super().set_defaults(*args, **kwargs)
-
-
-class Subcommands:
-    """The subcommands of one parser, with argparse's ``add_parser``: each gets the global
-    options and a ``--config`` file (unless ``config_file=False``: train-extractor's
-    ``--config`` is its own training configuration)."""
-
-    def __init__(self, parent: CommandParser, dest: str) -> None:
-        self.dest = dest
-        self.parsers: dict[str, CommandParser] = {}
-        self._action = parent.add_subcommands(dest=dest, required=True)
-        parent.subcommands = self
-
-    def add_parser(self, name: str, *, help: str, config_file: bool = True,
-                   **kwargs: Any) -> CommandParser:
-        parser = CommandParser(description=help, **kwargs)
-        add_global_options(parser, config_file=config_file)
-        self._action.add_subcommand(name, parser, help=help)
-        self.parsers[name] = parser
-        return parser
-
-
-def add_global_options(parser: ArgumentParser, config_file: bool = True) -> None:
-    """Options every parser takes, before or after the subcommand."""
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    if config_file:
-        parser.add_argument("--config", action=ActionConfigFile,
-                            help="read options from a YAML or JSON file (--print_config "
-                                 "writes one)")
-
-
 def build_parser() -> CommandParser:
     parser = CommandParser(prog="noisead", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"noisead {noisead.__version__}")
@@ -381,20 +338,6 @@ def build_parser() -> CommandParser:
     j.add_argument("--path", action="store_true", help="print the schema file's path only")
     j.set_defaults(func=cmd_schema)
     return parser
-
-
-def chosen_command(parser: CommandParser, cfg: Namespace) -> tuple[Command, Namespace]:
-    """The function of the subcommand ``cfg`` selects and its options, with the global
-    options given anywhere on the way (``noisead --quiet analyze`` or ``analyze --quiet``)."""
-    quiet = bool(cfg.get("quiet"))
-    options = cfg
-    while parser.subcommands is not None:
-        name = options[parser.subcommands.dest]
-        parser, options = parser.subcommands.parsers[name], options[name]
-        quiet = quiet or bool(options.get("quiet"))
-    assert parser.command is not None, "every subcommand sets its function"
-    options.quiet = quiet
-    return parser.command, options
 
 
 def main(argv: Sequence[str] | None = None) -> int:

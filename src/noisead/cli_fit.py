@@ -22,7 +22,7 @@ from noisead.anomaly.config import MODES, Mode
 
 if TYPE_CHECKING:
     from noisead.anomaly.detector import Detector
-    from noisead.cli import Subcommands
+    from noisead.cli_parser import Subcommands
 
 
 def _evidence(text: str | Sequence[str]) -> tuple[str, ...]:
