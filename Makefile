@@ -10,7 +10,7 @@ STAMP   := .venv/.installed
 
 .PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer train-campaign \
         train-campaign-select fit check-default \
-        evaluate tables bench \
+        evaluate tables bench bench-outputs \
         scene-splices clean browser-deps gpu-data train-gpu
 
 venv: $(STAMP)
@@ -134,6 +134,11 @@ tables: venv
 
 bench: venv
 	$(PY) benchmarks/speed.py --out docs/BENCHMARKS.md
+	$(PY) benchmarks/result_files.py --out docs/BENCHMARKS.md
+
+# Write time and size of each kind of result file (noisead analyze --outputs).
+bench-outputs: venv
+	$(PY) benchmarks/result_files.py --out docs/BENCHMARKS.md
 
 # The core pipeline's done-check: splices across held-out simulated camera pipelines.
 scene-splices: venv
