@@ -3,7 +3,8 @@
 Analysing images needs only the core dependencies. The web viewer, the research commands
 (simulated cameras, benchmarks, training, evaluation) and the ONNX export each need
 libraries a person who only analyses photos should not have to install, so they come as
-extras: ``pip install 'noisead[serve]'``, ``'noisead[train]'``, ``'noisead[onnx]'``
+extras: ``pip install 'noisead[serve]'``, ``'noisead[train]'``, ``'noisead[onnx]'``,
+``'noisead[ray]'`` (a batch on a Ray cluster)
 (``'noisead[dev]'`` has them all plus the test tools). The command imports them only when
 a subcommand needs them; when one is missing, the person gets one line naming the extra to
 install instead of a traceback.
@@ -23,6 +24,7 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "sklearn": "train",
     "onnx": "onnx",
     "onnxruntime": "onnx",
+    "ray": "ray",
 }
 
 

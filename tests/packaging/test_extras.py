@@ -82,7 +82,8 @@ def test_every_imported_library_is_a_declared_dependency():
 def test_dev_extra_pulls_what_make_test_needs():
     dev = PROJECT["optional-dependencies"]["dev"]
     (self_ref,) = [r for r in dev if _dist_name(r) == "noisead"]
-    assert set(re.search(r"\[(.*)\]", self_ref).group(1).split(",")) == {"serve", "train", "onnx"}
+    assert set(re.search(r"\[(.*)\]", self_ref).group(1).split(",")) == {"serve", "train", "onnx",
+                                                                    "ray"}
     assert {"pytest", "hypothesis", "ruff", "selenium", "build"} <= _declared(dev)
 
 

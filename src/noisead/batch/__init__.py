@@ -7,9 +7,9 @@ the state database (:mod:`~noisead.batch.state`, :mod:`~noisead.batch.records`),
 job wherever it runs (:mod:`~noisead.batch.jobs`), where jobs run (in this process or in
 worker processes, :mod:`~noisead.batch.engines`; on a Ray cluster,
 :mod:`~noisead.batch.ray_engine`), the files of one result (:mod:`~noisead.batch.outputs`),
-summary.csv and failures.csv (:mod:`~noisead.batch.summary`), the HTML report (:mod:`~noisead.batch.report`), the
-folder's lock (:mod:`~noisead.batch.lock`) and escaping for each output
-(:mod:`~noisead.batch.escape`).
+summary.csv and failures.csv (:mod:`~noisead.batch.summary`), the HTML report
+(:mod:`~noisead.batch.report`), the folder's lock (:mod:`~noisead.batch.lock`) and escaping
+for each output (:mod:`~noisead.batch.escape`).
 """
 
 from __future__ import annotations

@@ -183,15 +183,14 @@ def _stop(pool: ProcessPoolExecutor, unfinished: bool) -> None:
     rather than after their current image. What a killed worker leaves half-written is
     cleaned up by the next run (temporary files), and a result it finished is read back
     from its JSON."""
-    pool.shutdown(wait=False, cancel_futures=True)
     if unfinished:
         terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
         if terminate is not None:
             terminate()
         else:
-            for process in list(getattr(pool, "_processes", {}).values()):
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.terminate()
-    pool.shutdown(wait=True)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_engine(engine: str, workers: int, address: str | None,

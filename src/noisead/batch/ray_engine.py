@@ -20,6 +20,7 @@ the run) and gives PyTorch the CPUs its task reserved.
 from __future__ import annotations
 
 import logging
+import signal
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
@@ -79,6 +80,7 @@ class RayEngine:
 
         connected_here = not ray.is_initialized()
         if connected_here:
+            sigterm = signal.getsignal(signal.SIGTERM)  # ray.init sets its own
             ray.init(address=self.address, logging_level=logging.WARNING)
         pending: dict[Any, tuple[K, ImageJob]] = {}
         try:
@@ -106,6 +108,7 @@ class RayEngine:
                 ray.cancel(ref, force=True)
             if connected_here:
                 ray.shutdown()
+                signal.signal(signal.SIGTERM, sigterm)
 
 
 def _result_of(ray: Any, ref: Any) -> ImageResult:
