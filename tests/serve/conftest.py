@@ -172,14 +172,15 @@ def viewer(tiny_detector):
 # -- batch folders and the browser --------------------------------------------------------
 
 def run_tiny_batch(folder, out, detector) -> None:
-    """``noisead analyze folder -o out`` with ``detector``, as the command line runs it."""
+    """``noisead analyze folder -o out --outputs all`` with ``detector``."""
     import functools
 
     from noisead.batch import run_batch
+    from noisead.batch.outputs import OUTPUT_CHOICES, OutputOptions
     from noisead.infer import analyze
 
     run_batch([folder], out, functools.partial(analyze, detector=detector), model="test",
-              progress=False)
+              progress=False, outputs=OutputOptions(kinds=frozenset(OUTPUT_CHOICES)))
 
 
 @pytest.fixture(scope="session")

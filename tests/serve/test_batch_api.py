@@ -6,6 +6,7 @@ tampered record, no planted link leads out of the folder."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -149,13 +150,29 @@ def test_an_item_is_its_record_with_links_to_its_outputs(batch_viewer, batch_dir
             r = _get(batch_viewer, download["url"])
             assert r.status == 200, download
             assert r.data == (batch_dir / record["files"][download["kind"]]).read_bytes()
-        for kind in set(record["files"]) - {"json"}:
+        for kind in ("heatmap", "mask", "overlay", "fingerprint"):
             assert item["urls"][kind].endswith(f"/files/{kind}")
             assert _get(batch_viewer, item["urls"][kind]).headers["Content-Type"] == "image/png"
+        arrays = _get(batch_viewer, f"/api/batch/items/{quote(stem, safe='')}/files/npz")
+        assert arrays.headers["Content-Type"] == "application/octet-stream"
+        assert arrays.headers["Content-Disposition"].startswith("attachment")
         photo = _get(batch_viewer, item["urls"]["image"])
         assert photo.data == Path(record["input"]["path"]).read_bytes()
         expected_type = "image/jpeg" if stem.startswith("holiday") else "image/png"
         assert photo.headers["Content-Type"] == expected_type
+
+
+def test_the_16_bit_heatmap_is_packed_for_the_page(batch_viewer, batch_dir, records):
+    """With ``--outputs heatmap16`` the page's threshold slider redraws the run's mask from
+    the exact levels (high byte in red, low byte in green, as for an upload)."""
+    record = records["photo-1"]
+    item = _get(batch_viewer, "/api/batch/items/photo-1").json()
+    packed = np.asarray(Image.open(io.BytesIO(_get(batch_viewer, item["urls"]["heatmap_data"]
+                                                   ).data))).astype(np.int64)
+    levels = np.asarray(Image.open(batch_dir / record["files"]["heatmap16"])).astype(np.int64)
+    np.testing.assert_array_equal(packed[..., 0] * 256 + packed[..., 1], levels)
+    mask = np.asarray(Image.open(batch_dir / record["files"]["mask"])) > 0
+    assert np.mean((levels / 65535 >= record["threshold"]) != mask) < 0.01
 
 
 def test_thumbnails_are_served_by_kind(batch_viewer, batch_dir, records):
@@ -216,6 +233,15 @@ def test_file_names_from_a_tampered_record_stay_in_the_folder(own_batch):
     for kind in names:
         r = _get(viewer, f"/api/batch/items/photo-0/files/{kind}")
         assert r.status == 404 and SECRET not in r.data, kind
+
+
+def test_a_heatmap16_that_is_not_one_is_refused(own_batch, make_spliced):
+    out, viewer = own_batch
+    Image.fromarray(make_spliced(64, 1)).save(out / "photo-0.heatmap16.png")  # 8-bit RGB
+    Image.fromarray(np.zeros((40, 40), np.uint16)).save(out / "photo-1.heatmap16.png")
+    for stem in ("photo-0", "photo-1"):
+        r = _get(viewer, f"/api/batch/items/{stem}/heatmap-data")
+        assert r.status == 404 and "not a 16-bit heatmap" in r.json()["error"]
 
 
 def test_planted_links_are_not_followed(own_batch):

@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
+import numpy as np
+from PIL import Image
+
 from noisead.batch.naming import THUMBS_DIR
 from noisead.batch.state import DB_NAME, FAILED, PENDING, RESULT_STATUSES
 from noisead.verdict import Decision
@@ -252,6 +255,18 @@ class BatchFolder:
         stream = self._open(name)
         mimetype = _MIMETYPES.get(Path(name).suffix.lower(), "application/octet-stream")
         return OutputFile(stream, Path(name).name, mimetype)
+
+    def heat16(self, stem: str) -> np.ndarray:
+        """The run's 16-bit calibrated heatmap of ``stem`` (``--outputs heatmap16``), as
+        uint16 levels; refused unless it is a 16-bit grey PNG of the recorded size (its
+        size is read before any pixel is decoded)."""
+        record = self.record(stem)
+        with self.output(stem, "heatmap16").stream as stream, Image.open(stream) as image:
+            if image.format != "PNG" or image.mode not in ("I;16", "I") or image.size != (
+                    record.get("width"), record.get("height")):
+                raise NotInBatch(f"the heatmap16 of {stem!r:.80} is not a 16-bit heatmap of "
+                                 "the recorded size")
+            return np.asarray(image).astype(np.uint16)
 
     def photo(self, stem: str) -> Photo:
         """The input the result was computed from, if it is unchanged; else its thumbnail.

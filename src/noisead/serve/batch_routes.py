@@ -3,9 +3,11 @@
 ``/api/batch`` says what the folder holds, ``/api/batch/items`` lists one page of results
 filtered by decision, score and name, ``/api/batch/items/<stem>`` describes one result in
 the shape of an upload's analysis (so the page shows both alike), and
-``/api/batch/items/<stem>/files/<kind>`` and ``.../photo`` serve its full-size outputs and
-photo. Every lookup goes through :class:`~noisead.serve.batch_folder.BatchFolder`: a
-request names a result and a kind of output, never a path. Each request must come from the
+``/api/batch/items/<stem>/files/<kind>``, ``.../photo`` and ``.../heatmap-data`` serve its
+full-size outputs, its photo and (when the run wrote its 16-bit heatmap) the heatmap packed
+for the page's threshold slider. Every lookup goes through
+:class:`~noisead.serve.batch_folder.BatchFolder`: a request names a result and a kind of
+output, never a path. Each request must come from the
 viewer's own page (:meth:`~noisead.serve.security.RequestGuard.private_read_refusal`).
 """
 
@@ -22,7 +24,7 @@ from noisead.serve.batch_folder import (
     BatchUnreadable,
     NotInBatch,
 )
-from noisead.serve.render import CAVEAT, finite
+from noisead.serve.render import CAVEAT, finite, pack_heat16, png_bytes
 from noisead.serve.security import RequestGuard
 
 __all__ = ["SHOWN_KINDS", "batch_blueprint", "describe_item"]
@@ -66,6 +68,8 @@ def describe_item(folder: BatchFolder, stem: str) -> dict[str, Any]:
     source = record.get("input") if isinstance(record.get("input"), dict) else {}
     urls = {"image": f"{base}/photo"}
     urls.update({k: f"{base}/files/{k}" for k in SHOWN_KINDS if k in files})
+    if "heatmap16" in files:  # the exact heatmap: the page's threshold slider redraws the mask
+        urls["heatmap_data"] = f"{base}/heatmap-data"
     downloads = [{"kind": kind, "name": name, "url": f"{base}/files/{quote(kind, safe='')}"}
                  for kind, name in files.items()]
     return finite({"id": stem, "source": "batch", "name": source.get("path") or stem,
@@ -124,6 +128,13 @@ def batch_blueprint(folder: BatchFolder, guard: RequestGuard) -> Blueprint:
         inline = found.mimetype in ("image/png", "application/json")
         response = send_file(found.stream, mimetype=found.mimetype,
                              as_attachment=not inline, download_name=found.name)
+        response.headers["Cache-Control"] = "private, no-cache"
+        return response
+
+    @bp.get("/items/<stem>/heatmap-data")
+    def heatmap_data(stem: str) -> Response:
+        """The run's 16-bit heatmap packed as the page reads it (see render.pack_heat16)."""
+        response = Response(png_bytes(pack_heat16(folder.heat16(stem))), mimetype="image/png")
         response.headers["Cache-Control"] = "private, no-cache"
         return response
 

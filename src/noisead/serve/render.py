@@ -26,8 +26,8 @@ from noisead.infer import Analysis, colorize, evidence_shares, fingerprint_view,
 from noisead.io import to_uint8
 from noisead.serve.results import AnalysisResult
 
-__all__ = ["CAVEAT", "ZIP_KINDS", "finite", "mask_from_heat16", "png_bytes", "render",
-           "zip_result"]
+__all__ = ["CAVEAT", "ZIP_KINDS", "finite", "mask_from_heat16", "pack_heat16", "png_bytes",
+           "render", "zip_result"]
 
 CAVEAT = ("A score is evidence, not proof. It says how unusual this photo's noise is "
           "compared with untouched photos (0.95 = more unusual than 95% of them). Heavy "
@@ -48,6 +48,15 @@ def quantize_heatmap(heatmap: np.ndarray) -> np.ndarray:
     """Calibrated heatmap in [0, 1] -> uint16 levels (NaN counts as 0)."""
     h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64), nan=0.0)
     return np.rint(np.clip(h, 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+
+def pack_heat16(heat16: np.ndarray) -> np.ndarray:
+    """uint16 levels -> RGB uint8, high byte in red, low byte in green: what a browser
+    canvas reads back exactly (it reads 8 bits a channel)."""
+    packed = np.zeros((*heat16.shape, 3), np.uint8)
+    packed[..., 0] = heat16 >> 8
+    packed[..., 1] = heat16 & 0xFF
+    return packed
 
 
 def mask_from_heat16(heat16: np.ndarray, threshold: float) -> np.ndarray:
@@ -77,14 +86,11 @@ def render(analysis: Analysis, pixels: np.ndarray) -> AnalysisResult:
         raise ValueError("the analysis carries no verdict")
     image_u8 = to_uint8(pixels)
     heat16 = quantize_heatmap(analysis.heatmap)
-    packed = np.zeros((*heat16.shape, 3), np.uint8)
-    packed[..., 0] = heat16 >> 8
-    packed[..., 1] = heat16 & 0xFF
     pngs = {
         "image": png_bytes(image_u8),
         "heatmap": png_bytes(colorize(analysis.heatmap)),
         "heatmap-gray": png_bytes(heat16),
-        "heatmap-data": png_bytes(packed),
+        "heatmap-data": png_bytes(pack_heat16(heat16)),
         "mask": png_bytes(to_uint8(analysis.mask)),
         "overlay": png_bytes(overlay(pixels, analysis.heatmap, analysis.mask)),
         "fingerprint": png_bytes(to_uint8(fingerprint_view(analysis.fingerprint))),
