@@ -219,31 +219,57 @@ class BatchState:
 
         A result whose JSON is gone goes back to ``pending`` (its stem stays reserved); a
         noisead result JSON the database does not list (a kill between writing it and
-        committing, or a lost database) is read back in.
+        committing, or a lost database) is read back in. The folder's listing is compared
+        with the database inside SQLite (a temporary table), and the JSONs to read back
+        are taken a page at a time, so a folder of a million results is reconciled in
+        bounded memory.
         """
         from noisead.batch.records import record_from_json
 
-        on_disk = {e.name[:-5] for e in os.scandir(self.out_dir)
-                   if e.name.endswith(".json") and not e.name.startswith(".")
-                   and e.is_file(follow_symlinks=False)}
-        listed = {row[0]: row[1] for row in self._conn.execute(
-            "SELECT stem, status FROM inputs WHERE stem IS NOT NULL")}
-        for stem, status in listed.items():
-            if status in RESULT_STATUSES and stem not in on_disk:
-                self._conn.execute("UPDATE inputs SET status = ? WHERE stem = ?",
-                                   (PENDING, stem))
-        for stem in sorted(on_disk):
-            if listed.get(stem) in RESULT_STATUSES:
-                continue
-            record = record_from_json(self.out_dir / f"{stem}.json", stem)
-            if record is None:
-                continue  # not a noisead result (an analyst's file, an older format)
-            existing = self.get(record.path)
-            own_row = existing is not None and existing.stem == stem
-            free = stem not in listed and (existing is None or existing.stem is None)
-            if own_row or free:
-                self._upsert(record)
-        self._conn.commit()
+        conn = self._conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS on_disk (stem TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM on_disk")
+        conn.executemany("INSERT OR IGNORE INTO on_disk VALUES (?)",
+                         ((stem,) for stem in self._json_stems()))
+        marks = ", ".join("?" * len(RESULT_STATUSES))
+        conn.execute(f"UPDATE inputs SET status = ? WHERE status IN ({marks}) "
+                     "AND stem NOT IN (SELECT stem FROM on_disk)",
+                     (PENDING, *RESULT_STATUSES))
+        last = ""
+        while True:
+            page = [row[0] for row in conn.execute(
+                "SELECT stem FROM on_disk WHERE stem > ? AND stem NOT IN (SELECT stem FROM "
+                f"inputs WHERE stem IS NOT NULL AND status IN ({marks})) ORDER BY stem "
+                "LIMIT 500", (last, *RESULT_STATUSES))]
+            if not page:
+                break
+            for stem in page:
+                record = record_from_json(self.out_dir / f"{stem}.json", stem)
+                if record is None:
+                    continue  # not a noisead result (an analyst's file, an older format)
+                existing = self.get(record.path)
+                own_row = existing is not None and existing.stem == stem
+                free = (not self._stem_in_use(stem)
+                        and (existing is None or existing.stem is None))
+                if own_row or free:
+                    self._upsert(record)
+            last = page[-1]
+        conn.execute("DELETE FROM on_disk")
+        conn.commit()
+
+    def _json_stems(self) -> Iterator[str]:
+        """The stems of the visible ``*.json`` files of the output folder (a name that is
+        not UTF-8 cannot be one of ours: stems are)."""
+        with os.scandir(self.out_dir) as entries:
+            for entry in entries:
+                name = entry.name
+                if (name.endswith(".json") and not name.startswith(".")
+                        and entry.is_file(follow_symlinks=False)):
+                    try:
+                        name.encode("utf-8")
+                    except UnicodeEncodeError:
+                        continue
+                    yield name[:-5]
 
 
 def _record(row: tuple[Any, ...]) -> InputRecord:
