@@ -292,7 +292,7 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], bf16: list[dict[s
     out = [
         "## Speed and memory (`benchmarks/speed.py`)", "",
         f"Command: `{command}`  ",
-        f"Date: {info['date']}; CPU: {m['cpu']} ({m['cores']} logical CPUs; {flags}); "
+        f"CPU: {m['cpu']} ({m['cores']} logical CPUs; {flags}); "
         f"torch {m['torch']}, {info['threads']} threads; Python {m['python']}.  ",
         f"Detector: {info['detector']}.  ",
         f"Load average (1 min) before / after: {info['load_before']:.2f} / "
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                   else ["fp32"] + (["bf16"] if bf16_native() else []))
     command = shlex.join(["python", "benchmarks/speed.py",
                           *(argv if argv is not None else sys.argv[1:])])
-    info: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
+    info: dict[str, Any] = {"machine": machine(),
                             "threads": args.threads or machine()["threads"],
                             "load_before": os.getloadavg()[0], "note": args.note}
     rows: list[dict[str, Any]] = []
