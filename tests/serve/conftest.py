@@ -1,6 +1,7 @@
 """Fixtures of the viewer tests: a tiny fitted detector, a photo with a spliced square,
-hostile PNGs, and the real server on 127.0.0.1 with a client that talks to it as its page
-does (same origin, with the page's token)."""
+hostile PNGs, the real server on 127.0.0.1 with a client that talks to it as its page
+does (same origin, with the page's token), batch runs to open in it, and the photos of the
+browser tests (``browser_support`` starts the browser)."""
 
 from __future__ import annotations
 

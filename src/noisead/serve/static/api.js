@@ -60,6 +60,11 @@ export function capitalised(text) {
   return text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
 }
 
+/** A new element: ``element("span", {className: "x", textContent: "y"})``. */
+export function element(tag, properties) {
+  return Object.assign(document.createElement(tag), properties || {});
+}
+
 /** A list item's badge for a decision (the class names are the decision's words). */
 export function decisionClass(decision) {
   return "decision-" + String(decision || "none").replace(/ /g, "-");

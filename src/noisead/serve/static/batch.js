@@ -3,14 +3,14 @@
 // page at a time; a click (or n / p) opens one in the viewer with its full-size outputs.
 "use strict";
 
-import { capitalised, decisionClass, getJSON } from "./api.js";
+import { capitalised, decisionClass, element, getJSON } from "./api.js";
 
 const PAGE = 50;
 const TYPING_PAUSE_MS = 250;
 
 export class BatchBrowser {
   constructor(el, { onOpen, onError }) {
-    this.el = el; // {card, folder, counts, decision, minScore, maxScore, name, total, list, prev, next, page}
+    this.el = el; // the elements of the batch card (see viewer.js)
     this.onOpen = onOpen;
     this.onError = onError;
     this.offset = 0;
@@ -18,6 +18,7 @@ export class BatchBrowser {
     this.items = [];
     this.selected = null; // stem of the result shown
     this.generation = 0; // ignores a listing that a newer filter replaced
+    this.opening = 0; // ignores a result that a newer click replaced
     const reload = () => {
       this.offset = 0;
       this.load();
@@ -40,7 +41,8 @@ export class BatchBrowser {
     const counts = Object.entries(overview.counts).map(([d, n]) => `${n} ${d}`);
     if (overview.failed) counts.push(`${overview.failed} failed`);
     if (overview.pending) counts.push(`${overview.pending} not analysed yet`);
-    el.counts.textContent = counts.join(" · ") + (overview.models.length ? ` — model ${overview.models.join(", ")}` : "");
+    const models = overview.models.length ? ` — model ${overview.models.join(", ")}` : "";
+    el.counts.textContent = counts.join(" · ") + models;
     el.card.hidden = false;
     await this.load();
   }
@@ -72,7 +74,9 @@ export class BatchBrowser {
     this.total = page.total;
     this.items = page.items;
     el.total.textContent =
-      page.total === 0 ? "No result matches these filters." : `${page.total} match${page.total === 1 ? "" : "es"}.`;
+      page.total === 0
+        ? "No result matches these filters."
+        : `${page.total} match${page.total === 1 ? "" : "es"}.`;
     el.list.replaceChildren(...page.items.map((item) => this.renderItem(item)));
     const pages = Math.max(1, Math.ceil(page.total / PAGE));
     el.page.textContent = `page ${Math.floor(this.offset / PAGE) + 1} of ${pages}`;
@@ -98,15 +102,15 @@ export class BatchBrowser {
     button.type = "button";
     button.className = "item";
     if (item.urls) {
-      const thumb = Object.assign(document.createElement("img"), { className: "thumb", alt: "", loading: "lazy" });
+      const thumb = element("img", { className: "thumb", alt: "", loading: "lazy" });
       thumb.src = item.urls.thumb;
       button.append(thumb);
     }
     const name = item.display.split(/[\\/]/).pop();
-    const title = Object.assign(document.createElement("span"), { className: "item-title", textContent: name });
+    const title = element("span", { className: "item-title", textContent: name });
     title.title = item.display;
-    const badge = Object.assign(document.createElement("span"), { className: "badge" });
-    const detail = Object.assign(document.createElement("span"), { className: "item-detail" });
+    const badge = element("span", { className: "badge" });
+    const detail = element("span", { className: "item-detail" });
     if (item.status === "failed") {
       badge.textContent = "Failed";
       badge.classList.add("state-failed");
@@ -124,10 +128,14 @@ export class BatchBrowser {
   }
 
   async open(item) {
+    const mine = ++this.opening;
     try {
       const data = await getJSON(item.urls.item);
+      if (mine !== this.opening) return;
       this.selected = item.stem;
-      [...this.el.list.children].forEach((li) => li.classList.toggle("selected", li.dataset.stem === item.stem));
+      for (const li of this.el.list.children) {
+        li.classList.toggle("selected", li.dataset.stem === item.stem);
+      }
       this.onOpen(data, item.display);
     } catch (err) {
       this.onError(err.message);

@@ -4,7 +4,7 @@
 // when the threshold slider moves, with the server's arithmetic.
 "use strict";
 
-import { capitalised } from "./api.js";
+import { capitalised, element } from "./api.js";
 
 /** Pixels of a same-origin PNG as RGBA bytes (resolves to null when it cannot load). */
 function loadPixels(url) {
@@ -63,10 +63,13 @@ export class ResultView {
     el.model.textContent = data.model;
     el.modeUsed.textContent = data.mode;
     el.size.textContent = `${data.width} × ${data.height} pixels`;
-    el.seconds.textContent = typeof data.seconds === "number" ? `${data.seconds.toFixed(2)} s` : "–";
+    const timed = typeof data.seconds === "number";
+    el.seconds.textContent = timed ? `${data.seconds.toFixed(2)} s` : "–";
     const notes = [...(data.notes || [])];
-    if (data.photo && !data.photo.original) notes.push(`Photo: its thumbnail (${data.photo.note}).`);
-    el.notes.replaceChildren(...notes.map((n) => Object.assign(document.createElement("li"), { textContent: n })));
+    if (data.photo && !data.photo.original) {
+      notes.push(`Photo: its thumbnail (${data.photo.note}).`);
+    }
+    el.notes.replaceChildren(...notes.map((n) => element("li", { textContent: n })));
     this.showDownloads(data);
 
     const urls = data.urls;
@@ -78,7 +81,8 @@ export class ResultView {
     const live = Boolean(urls.heatmap_data);
     el.threshold.disabled = !live;
     el.thresholdHint.textContent = live
-      ? "The heatmap is calibrated: 0.99 marks a pixel more unusual than 99% of the pixels of untouched photos."
+      ? "The heatmap is calibrated: 0.99 marks a pixel more unusual than 99% of the " +
+        "pixels of untouched photos."
       : `The mask of the batch run, at its threshold ${Number(data.threshold).toFixed(3)}.`;
     [el.mask, el.swipeMask].forEach((c) => {
       c.width = data.width;
@@ -95,7 +99,9 @@ export class ResultView {
         if (mine !== this.generation) return;
         if (!got) return this.fail("Could not load the heatmap for the mask.");
         const heat = new Uint16Array(data.width * data.height);
-        for (let i = 0, j = 0; i < heat.length; i++, j += 4) heat[i] = got.px[j] * 256 + got.px[j + 1];
+        for (let i = 0, j = 0; i < heat.length; i++, j += 4) {
+          heat[i] = got.px[j] * 256 + got.px[j + 1];
+        }
         this.current.heat = heat;
         this.drawMask();
       });
@@ -196,7 +202,11 @@ export class ResultView {
     if (codes) {
       const total = counts.reduce((a, b) => a + b, 0);
       const shares = {};
-      if (total) c.data.evidence_names.forEach((n, k) => (shares[n] = Math.round((10000 * counts[k]) / total) / 10000));
+      if (total) {
+        c.data.evidence_names.forEach((name, k) => {
+          shares[name] = Math.round((10000 * counts[k]) / total) / 10000; // as round(x, 4)
+        });
+      }
       this.renderEvidence(shares, t);
     }
     this.maskDrawn(marked, heat.length);
@@ -224,12 +234,12 @@ export class ResultView {
         const li = document.createElement("li");
         li.dataset.name = name;
         li.dataset.share = String(share);
-        const label = Object.assign(document.createElement("span"), { className: "ev-name", textContent: name });
-        const bar = Object.assign(document.createElement("span"), { className: "ev-bar" });
-        const fill = Object.assign(document.createElement("span"), { className: "ev-fill" });
+        const label = element("span", { className: "ev-name", textContent: name });
+        const bar = element("span", { className: "ev-bar" });
+        const fill = element("span", { className: "ev-fill" });
         fill.style.width = (100 * share).toFixed(1) + "%";
         bar.append(fill);
-        const value = Object.assign(document.createElement("span"), {
+        const value = element("span", {
           className: "ev-value",
           textContent: Math.round(100 * share) + "%",
         });

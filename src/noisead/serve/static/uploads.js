@@ -5,7 +5,15 @@
 // decision, or why it failed; a done one opens with a click, or with n / p.
 "use strict";
 
-import { ApiError, analyse, capitalised, decisionClass, formatBytes, getJSON } from "./api.js";
+import {
+  ApiError,
+  analyse,
+  capitalised,
+  decisionClass,
+  element,
+  formatBytes,
+  getJSON,
+} from "./api.js";
 
 const MAX_IN_FLIGHT = 2; // one analysing, one waiting its turn on the server
 const RETRY_CAP_S = 5; // a slot often frees before the server's worst-case Retry-After
@@ -41,13 +49,14 @@ export class UploadQueue {
   add(files) {
     this.follow = true;
     for (const file of files) {
-      const item = { id: this.items.length + 1, file, name: file.name, state: "queued", data: null, error: null };
+      const item = { file, name: file.name, state: "queued", data: null, error: null };
       item.li = this.renderItem(item);
       this.updateItem(item);
       this.items.push(item);
       this.el.list.append(item.li);
       if (this.maxUploadBytes !== null && file.size > this.maxUploadBytes) {
-        this.failed(item, `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(this.maxUploadBytes)}.`);
+        const limit = formatBytes(this.maxUploadBytes);
+        this.failed(item, `${file.name} is ${formatBytes(file.size)}; the limit is ${limit}.`);
       }
     }
     if (this.items.length > 1) this.el.card.hidden = false; // one photo needs no list
@@ -90,9 +99,9 @@ export class UploadQueue {
           this.pump();
         }, Math.max(0, this.pausedUntil - Date.now()));
       } else {
-        const message =
-          err instanceof ApiError ? err.message : `The upload failed: is the noisead server still running? (${err})`;
-        this.failed(item, message);
+        this.failed(item, err instanceof ApiError
+          ? err.message
+          : `The upload failed: is the noisead server still running? (${err})`);
       }
     } finally {
       this.inFlight -= 1;
@@ -104,9 +113,8 @@ export class UploadQueue {
     item.state = "failed";
     item.error = message;
     this.updateItem(item);
-    if (this.follow && !this.items.some((i) => i !== item && ["queued", "analysing", "waiting"].includes(i.state))) {
-      this.follow = false;
-    }
+    const busy = (i) => ["queued", "analysing", "waiting"].includes(i.state);
+    if (this.follow && !this.items.some((i) => i !== item && busy(i))) this.follow = false;
     this.onFailure(item);
   }
 
@@ -125,9 +133,9 @@ export class UploadQueue {
       this.follow = false;
       this.select(item);
     });
-    const name = Object.assign(document.createElement("span"), { className: "item-title", textContent: item.name });
-    const badge = Object.assign(document.createElement("span"), { className: "badge" });
-    const detail = Object.assign(document.createElement("span"), { className: "item-detail" });
+    const name = element("span", { className: "item-title", textContent: item.name });
+    const badge = element("span", { className: "badge" });
+    const detail = element("span", { className: "item-detail" });
     button.append(name, badge, detail);
     li.append(button);
     return li;
@@ -141,7 +149,8 @@ export class UploadQueue {
       const d = item.data.decision;
       badge.textContent = capitalised(d.decision);
       badge.className = "badge " + decisionClass(d.decision);
-      detail.textContent = typeof item.data.score === "number" ? `score ${item.data.score.toFixed(3)}` : "";
+      const score = item.data.score;
+      detail.textContent = typeof score === "number" ? `score ${score.toFixed(3)}` : "";
     } else {
       badge.textContent = STATE_WORDS[item.state];
       badge.className = "badge state-" + item.state;
@@ -161,7 +170,8 @@ export class UploadQueue {
     this.el.summary.textContent = parts.join(", ") + ` of ${this.items.length}.`;
     const running = this.items.find((i) => i.state === "analysing");
     if (running) {
-      this.el.status.textContent = `Analysing ${running.name} (${formatBytes(running.file.size)})…`;
+      const size = formatBytes(running.file.size);
+      this.el.status.textContent = `Analysing ${running.name} (${size})…`;
       this.el.status.classList.add("busy");
     } else if (this.items.length && !waiting) {
       this.el.status.classList.remove("busy");
@@ -183,6 +193,7 @@ export class UploadQueue {
     if (item.state !== "done") return;
     try {
       await getJSON(`/api/result/${item.data.id}`); // still kept by the server?
+      if (this.selected !== item) return; // another was chosen meanwhile
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) {
         // only the most recent analyses are kept: analyse this one again

@@ -153,7 +153,9 @@ fileInput.addEventListener("change", () => {
     drop.classList.add("dragging");
   })
 );
-["dragleave", "drop"].forEach((type) => drop.addEventListener(type, () => drop.classList.remove("dragging")));
+["dragleave", "drop"].forEach((type) =>
+  drop.addEventListener(type, () => drop.classList.remove("dragging"))
+);
 drop.addEventListener("drop", (ev) => {
   ev.preventDefault();
   add(ev.dataTransfer && ev.dataTransfer.files);
