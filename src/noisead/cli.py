@@ -60,6 +60,8 @@ def cmd_analyze(args: Namespace) -> int:
     import functools
 
     from noisead.batch import run_batch
+    from noisead.batch.engines import make_engine
+    from noisead.batch.jobs import DetectorAnalyzer
     from noisead.batch.outputs import OutputOptions, parse_output_kinds
     from noisead.batch.records import model_provenance
     from noisead.cli_inputs import analysis_inputs
@@ -77,9 +79,13 @@ def cmd_analyze(args: Namespace) -> int:
     outputs = OutputOptions(parse_output_kinds(args.outputs),
                             model_provenance(weights, name, mode, threshold))
     reporter = AnalyzeReporter(out, json_lines=args.json)
-    report = run_batch(inputs, out,
-                       functools.partial(analyze, detector=detector, mode=args.mode,
-                                         threshold=args.threshold),
+    model_file = args.model and Path(args.model).is_file()  # workers load it by path
+    engine = make_engine(args.engine, args.workers, args.address,
+                         DetectorAnalyzer(str(Path(args.model).resolve()) if model_file
+                                          else args.model, args.mode, args.threshold),
+                         functools.partial(analyze, detector=detector, mode=args.mode,
+                                           threshold=args.threshold))
+    report = run_batch(inputs, out, engine=engine,
                        model=name, redo=args.redo, max_pixels=max_pixels,
                        operating_point=operating_point_for(detector.info, mode),
                        progress=not args.quiet, on_item=reporter, outputs=outputs)
@@ -241,6 +247,14 @@ def build_parser() -> CommandParser:
                         "(messages go to standard error)")
     a.add_argument("--fail-on-detection", action="store_true",
                    help="exit with 3 when an image is flagged (1 still means a failure)")
+    a.add_argument("--workers", type=int, default=1,
+                   help="worker processes on this machine, the cores shared among them")
+    a.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="ray: spread the images over a Ray cluster's workers (pip install "
+                        "'noisead[ray]'; the output folder on a file system all nodes share)")
+    a.add_argument("--address", default=None,
+                   help="the Ray cluster for --engine ray (default: RAY_ADDRESS, a cluster "
+                        "started on this machine, or a new one here)")
     a.set_defaults(func=cmd_analyze)
 
     t = sub.add_parser("train-extractor", help="train a fingerprint extractor (DBL loss)",

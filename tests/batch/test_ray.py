@@ -68,3 +68,17 @@ def test_a_ray_run_survives_a_killed_worker_and_writes_where_a_local_run_would(
     assert len(again.skipped) == 6
     by_path = assert_each_input_once(out, images)
     assert by_path[str(images[2])]["score"] == pytest.approx(expected_score(images[2]))
+
+
+def test_the_command_line_runs_on_the_cluster(cluster, tmp_path):
+    """``noisead analyze --engine ray --address ADDR`` with the shipped model."""
+    from noisead.cli import main
+
+    images = [write_image(tmp_path / "in" / f"{name}.png", seed=i, size=200)
+              for i, name in enumerate(("a", "b"))]
+    out = tmp_path / "out"
+    assert main(["--quiet", "analyze", str(tmp_path / "in"), "-o", str(out),
+                 "--engine", "ray", "--address", cluster]) == 0
+    assert_each_input_once(out, images)
+    assert main(["--quiet", "analyze", str(tmp_path / "in"), "-o", str(out),
+                 "--workers", "2", "--engine", "ray"]) == 2  # one line, no traceback

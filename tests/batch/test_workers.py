@@ -126,3 +126,25 @@ def test_make_engine_refuses_what_makes_no_sense():
     assert isinstance(make_engine("local", 1, None, analyzer, CheapAnalysis()),
                       InProcessEngine)
     assert isinstance(make_engine("local", 3, None, analyzer), ProcessPoolEngine)
+
+
+def test_the_command_line_with_workers_gives_the_one_process_results(tmp_path):
+    """``noisead analyze --workers 2`` with the shipped model: each worker loads it and
+    the results are those of a run in one process."""
+    from noisead.cli import main
+
+    folder = tmp_path / "in"
+    images = [write_image(folder / f"{name}.png", seed=i, size=size)
+              for i, (name, size) in enumerate((("a", 96), ("b", 200), ("c", 200)))]
+    for out, extra in ((tmp_path / "one", []), (tmp_path / "two", ["--workers", "2"])):
+        assert main(["--quiet", "analyze", str(folder), "-o", str(out), *extra]) == 0
+    one, two = summary_rows(tmp_path / "one"), summary_rows(tmp_path / "two")
+    assert sorted(one) == sorted(two) == sorted(str(p) for p in images)
+    for image, (stem, decision, score) in one.items():
+        assert two[image][:2] == (stem, decision)
+        if score:  # judged (a small image may have too little texture)
+            assert float(two[image][2]) == pytest.approx(float(score), abs=1e-4)
+        else:
+            assert two[image][2] == ""
+    assert any(score for _, _, score in one.values())
+    assert_each_input_once(tmp_path / "two", images)

@@ -70,6 +70,8 @@ class RayEngine:
     def __init__(self, factory: AnalyzerFactory, address: str | None = None,
                  cpus_per_task: int = 1, in_flight: int | None = None,
                  max_retries: int = MAX_RETRIES) -> None:
+        import ray  # noqa: F401 - missing: said now (naming the extra), not mid-run
+
         self.factory, self.address = factory, address
         self.cpus_per_task, self.in_flight = cpus_per_task, in_flight
         self.max_retries = max_retries
