@@ -110,9 +110,9 @@ def markdown(rows: list[Row], analysis_s: float, shape: tuple[int, int]) -> str:
     lines += ["", "The default set (`--outputs json,heatmap,mask,overlay,fingerprint`) is "
               "what a person looks at. The `.npz` is cheap to write but is by far the "
               "largest file, so it is opt-in (`--outputs npz` or `all`); it is written "
-              "uncompressed because compressing noise-like float maps saves little for "
-              "many times the time. The 16-bit PNG is written at zlib level 1 for the same "
-              "reason."]
+              "uncompressed because compressing noise-like float maps saves only part of "
+              "the bytes for many times the CPU time. The 16-bit PNG is written at zlib "
+              "level 1 for the same reason."]
     return "\n".join(lines)
 
 

@@ -131,8 +131,9 @@ def npz_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
 
 
 def save_npz(path: Path, analysis: Analysis) -> None:
-    """Write :func:`npz_arrays` uncompressed (compression saves little on noise-like maps
-    for many times the write time: docs/BENCHMARKS.md), streamed to disk, atomically."""
+    """Write :func:`npz_arrays` uncompressed (compressing noise-like maps saves only part
+    of the bytes for many times the CPU time: docs/BENCHMARKS.md), streamed to disk,
+    atomically."""
     with atomic_binary_file(path) as fh:
         np.savez(fh, **npz_arrays(analysis))
 
