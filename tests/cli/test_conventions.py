@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import noisead
 from noisead.cli import build_parser, chosen_command, main
@@ -138,7 +139,9 @@ def test_whole_command_line_config_reaches_train_extractor(tmp_path):
     assert args.config == "configs/train.json"
 
 
-def test_every_subcommand_with_options_reads_a_config_file():
+def test_every_subcommand_with_options_reads_and_writes_a_config_file():
+    """Each has --config, and --print_config can write its defaults (a default that YAML
+    cannot represent, such as an Enum member, would fail here)."""
     parser = build_parser()
 
     def leaves(p, path=()):
@@ -150,6 +153,8 @@ def test_every_subcommand_with_options_reads_a_config_file():
 
     for path, leaf in leaves(parser):
         options = {s for a in leaf._actions for s in a.option_strings}
+        written = yaml.safe_load(leaf.dump(leaf.get_defaults(), skip_validation=True))
+        assert isinstance(written, dict), path
         if path in (("models",), ("schema",)):
             continue  # nothing worth a file
         assert "--config" in options, path
