@@ -10,7 +10,7 @@ STAMP   := .venv/.installed
 
 .PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer train-campaign \
         train-campaign-select fit check-default \
-        evaluate tables bench bench-outputs \
+        evaluate tables bench bench-outputs bench-throughput \
         scene-splices clean browser-deps gpu-data train-gpu
 
 venv: $(STAMP)
@@ -135,10 +135,15 @@ tables: venv
 bench: venv
 	$(PY) benchmarks/speed.py --out docs/BENCHMARKS.md
 	$(PY) benchmarks/result_files.py --out docs/BENCHMARKS.md
+	$(PY) benchmarks/throughput.py --out docs/BENCHMARKS.md
 
 # Write time and size of each kind of result file (noisead analyze --outputs).
 bench-outputs: venv
 	$(PY) benchmarks/result_files.py --out docs/BENCHMARKS.md
+
+# Images per hour of noisead analyze with --workers 1,2 and on a local two-node Ray cluster.
+bench-throughput: venv
+	$(PY) benchmarks/throughput.py --out docs/BENCHMARKS.md
 
 # The core pipeline's done-check: splices across held-out simulated camera pipelines.
 scene-splices: venv
