@@ -27,14 +27,16 @@ from noisead.serve.security import TOKEN_HEADER  # noqa: E402
 SECRET = b"the analyst's private notes"
 
 
-def _batch(tmp: Path, detector, batch_run, spliced_image) -> Path:
-    """Three analysed photos (one a JPEG), one too flat to judge, one broken file."""
+def _batch(tmp: Path, detector, batch_run, make_spliced) -> Path:
+    """Four analysed photos (one a JPEG), one too flat to judge, one smaller than a patch
+    (judged without an analysis) and one broken file."""
     inputs = tmp / "in"
     inputs.mkdir()
     for seed in range(3):
-        Image.fromarray(spliced_image(128, seed)).save(inputs / f"photo-{seed}.png")
-    Image.fromarray(spliced_image(128, 7)).save(inputs / "holiday 100%.jpg", quality=92)
+        Image.fromarray(make_spliced(128, seed)).save(inputs / f"photo-{seed}.png")
+    Image.fromarray(make_spliced(128, 7)).save(inputs / "holiday 100%.jpg", quality=92)
     Image.fromarray(np.full((160, 160, 3), 128, np.uint8)).save(inputs / "flat.png")
+    Image.fromarray(make_spliced(128, 3)[:16, :20]).save(inputs / "tiny.png")
     (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     out = tmp / "out"
     batch_run(inputs, out, detector)
@@ -76,10 +78,10 @@ def test_overview_counts_every_decision_and_failure(batch_viewer, records):
     info = _get(batch_viewer, "/api/batch").json()
     decisions = [r["decision"]["decision"] for r in records.values()]
     assert info["counts"] == {d: decisions.count(d) for d in info["counts"]}
-    assert sum(info["counts"].values()) == 5
-    assert info["counts"]["not enough texture to judge"] == 1
+    assert sum(info["counts"].values()) == 6
+    assert info["counts"]["not enough texture to judge"] == 2
     assert info["failed"] == 1 and info["pending"] == 0
-    assert info["models"] == ["test-tiny"]
+    assert info["models"] == sorted({r["model"] for r in records.values()})
     assert batch_viewer.get("/api/info").json()["batch"] is True
 
 
@@ -121,10 +123,10 @@ def test_filter_by_score_and_name(batch_viewer, records):
 
 def test_pages(batch_viewer):
     every = [i["stem"] for i in _items(batch_viewer)]
-    paged = [_items(batch_viewer, f"?limit=2&offset={o}") for o in (0, 2, 4)]
-    assert [len(p) for p in paged] == [2, 2, 1]
+    paged = [_items(batch_viewer, f"?limit=4&offset={o}") for o in (0, 4, 8)]
+    assert [len(p) for p in paged] == [4, 2, 0]
     assert [i["stem"] for p in paged for i in p] == every
-    assert _get(batch_viewer, "/api/batch/items?limit=2").json()["total"] == 5
+    assert _get(batch_viewer, "/api/batch/items?limit=2").json()["total"] == 6
 
 
 @pytest.mark.parametrize(("query", "needle"), [
@@ -142,14 +144,17 @@ def test_an_item_is_its_record_with_links_to_its_outputs(batch_viewer, batch_dir
     for stem, record in records.items():
         item = _get(batch_viewer, f"/api/batch/items/{quote(stem, safe='')}").json()
         assert item["decision"] == record["decision"]  # the shared verdict, as recorded
-        assert item["evidence_in_mask"] == record["evidence_in_mask"]
-        assert (item["width"], item["height"]) == (record["width"], record["height"])
+        assert item["evidence_in_mask"] == record.get("evidence_in_mask")
+        assert (item["width"], item["height"]) == (record.get("width"), record.get("height"))
         assert item["photo"] == {"original": True, "note": None}
         assert {d["kind"] for d in item["downloads"]} == set(record["files"])
         for download in item["downloads"]:
             r = _get(batch_viewer, download["url"])
             assert r.status == 200, download
             assert r.data == (batch_dir / record["files"][download["kind"]]).read_bytes()
+        if stem == "tiny":  # judged without an analysis: its JSON, and its photo
+            assert set(record["files"]) == {"json"} and set(item["urls"]) == {"image"}
+            continue
         for kind in ("heatmap", "mask", "overlay", "fingerprint"):
             assert item["urls"][kind].endswith(f"/files/{kind}")
             assert _get(batch_viewer, item["urls"][kind]).headers["Content-Type"] == "image/png"
@@ -273,6 +278,10 @@ def test_a_changed_input_is_shown_by_its_thumbnail(own_batch, make_spliced):
     assert photo.data == (out / record["thumbnails"]["image"]).read_bytes()
     source.unlink()
     assert "no longer where" in _get(viewer, "/api/batch/items/photo-2").json()["photo"]["note"]
+    (out.parent / "in" / "tiny.png").write_bytes(b"changed")  # and no thumbnail to show
+    assert _get(viewer, "/api/batch/items/tiny").json()["photo"]["original"] is False
+    r = _get(viewer, "/api/batch/items/tiny/photo")
+    assert r.status == 404 and "no thumbnail" in r.json()["error"]
 
 
 # -- who may read, and what the viewer leaves untouched ------------------------------------
@@ -299,7 +308,7 @@ def test_reads_while_a_run_writes_and_changes_nothing(own_batch):
     writer.execute("BEGIN IMMEDIATE")  # a running batch holds the write lock
     writer.execute("UPDATE inputs SET score = 0.5 WHERE stem = 'photo-0'")
     try:
-        assert len(_items(viewer)) == 5
+        assert len(_items(viewer)) == 6
         assert _get(viewer, "/api/batch/items/photo-0").json()["score"] != 0.5  # not committed
     finally:
         writer.rollback()
@@ -343,7 +352,7 @@ def test_the_command_line_opens_a_batch(batch_dir, tmp_path):
         request = urllib.request.Request(base + "/api/batch",
                                          headers={"Sec-Fetch-Site": "same-origin"})
         with urllib.request.urlopen(request, timeout=30) as r:
-            assert sum(json.loads(r.read())["counts"].values()) == 5
+            assert sum(json.loads(r.read())["counts"].values()) == 6
     finally:
         process.send_signal(signal.SIGINT)
         try:

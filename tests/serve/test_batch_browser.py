@@ -10,6 +10,7 @@ import json
 
 import pytest
 from browser_support import missing, screenshot, severe_console_errors, start_chromium
+from PIL import Image
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 
@@ -23,7 +24,9 @@ def batch(tmp_path_factory, casework_photos):
 
     root = tmp_path_factory.mktemp("batch")
     (root / "in").mkdir()
-    casework_photos(root / "in")
+    photos = casework_photos(root / "in")
+    tiny = Image.open(photos["spliced"]).crop((0, 0, 20, 16))  # smaller than one patch
+    tiny.save(root / "in" / "tiny.png")
     out = root / "out"
     run_batch([root / "in"], out, functools.partial(analyze, detector=load_detector()),
               model="default", progress=False)
@@ -75,23 +78,24 @@ def test_a_batch_is_listed_filtered_and_opened(batch, page):
     _, records = batch
     decision = {stem: r["decision"]["decision"] for stem, r in records.items()}
     assert decision["resampled"] == "flagged"
-    assert _listed(page) == ["resampled", "spliced", "flat"]  # flagged first, as the report
+    every = ["resampled", "spliced", "flat", "tiny"]
+    assert _listed(page) == every  # flagged first, then by score, as the report
     counts = page.find_element(By.ID, "batch-counts").text
     assert "1 flagged" in counts and "1 failed" in counts
 
     for wanted in ("flagged", "not flagged", "not enough texture to judge"):
         shown = _filter(page, "batch-decision", wanted)
-        assert shown == [s for s in ("resampled", "spliced", "flat") if decision[s] == wanted]
+        assert shown == [s for s in every if decision[s] == wanted]
     assert len(_filter(page, "batch-decision", "failed")) == 1
     failed = page.find_element(By.CSS_SELECTOR, "#batch-list li").text
     assert "not-a-photo.png" in failed and "not a recognised image format" in failed
     _filter(page, "batch-decision", "")
     assert _filter(page, "batch-min-score", "0.99") == ["resampled"]
-    assert _filter(page, "batch-min-score", "") == ["resampled", "spliced", "flat"]
+    assert _filter(page, "batch-min-score", "") == every
     assert _filter(page, "batch-max-score", "0.99") == ["spliced"]
     _filter(page, "batch-max-score", "")
     assert _filter(page, "batch-name", "SPLICE") == ["spliced"]
-    assert _filter(page, "batch-name", "") == ["resampled", "spliced", "flat"]
+    assert _filter(page, "batch-name", "") == every
 
     # A result opens with what the batch recorded: the verdict, its evidence, its outputs.
     page.find_element(By.CSS_SELECTOR, '#batch-list li[data-stem="resampled"] button').click()
@@ -141,4 +145,9 @@ def test_a_batch_is_listed_filtered_and_opened(batch, page):
     assert not page.find_element(By.ID, "score-box").is_displayed()
     selected = page.find_element(By.CSS_SELECTOR, "#batch-list li.selected")
     assert selected.get_attribute("data-stem") == "flat"
+    page.find_element(By.TAG_NAME, "body").send_keys("n")  # judged without an analysis
+    WebDriverWait(page, 30).until(lambda d: name.text == records["tiny"]["input"]["path"])
+    assert page.find_element(By.ID, "verdict").text == records["tiny"]["decision"]["text"]
+    assert not page.find_element(By.CSS_SELECTOR, ".views-card").is_displayed()
+    assert page.find_element(By.ID, "evidence-line").text.startswith("No maps")
     assert not severe_console_errors(page)

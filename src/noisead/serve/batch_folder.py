@@ -58,7 +58,8 @@ _MIMETYPES = {".png": "image/png", ".json": "application/json"}
 _ORDER = ("CASE decision WHEN 'flagged' THEN 0 WHEN 'not flagged' THEN 1 ELSE 2 END, "
           "score IS NULL, score DESC, display")
 """The order of report.html: flagged first, then by score (highest first)."""
-_LIST_COLUMNS = "stem, display, status, decision, score, verdict, evidence, error, seconds"
+_LIST_COLUMNS = ("stem, display, status, decision, score, verdict, evidence, error, seconds, "
+                 "files")
 
 
 class NotInBatch(LookupError):
@@ -102,9 +103,11 @@ class OutputFile:
 
 @dataclass(frozen=True)
 class Photo:
-    """The analysed photo's bytes (``original`` True) or its thumbnail's (False)."""
+    """The analysed photo's bytes (``original`` True) or its thumbnail's (False); no
+    bytes at all for an input that has changed and has no thumbnail (one judged without an
+    analysis, being smaller than one patch)."""
 
-    data: bytes
+    data: bytes | None
     mimetype: str
     original: bool
     reason: str | None = None  # why the thumbnail is shown instead of the original
@@ -181,8 +184,11 @@ class BatchFolder:
                                 f"ORDER BY {_ORDER} LIMIT ? OFFSET ?",
                                 (*args, query.limit, query.offset)).fetchall()
         keys = _LIST_COLUMNS.split(", ")
+        items = [dict(zip(keys, row, strict=True)) for row in rows]
+        for item in items:  # the kinds of output each result has
+            item["files"] = sorted(_kinds(item["files"]))
         return {"total": int(total), "offset": query.offset, "limit": query.limit,
-                "items": [dict(zip(keys, row, strict=True)) for row in rows]}
+                "items": items}
 
     @staticmethod
     def _where(query: BatchQuery) -> tuple[str, tuple[Any, ...]]:
@@ -218,12 +224,8 @@ class BatchFolder:
         if row is None:
             raise NotInBatch(f"the batch has no result named {stem!r:.80}")
         path, size, sha256, files = row
-        try:
-            listed = json.loads(files) if files else {}
-        except ValueError:
-            listed = {}
         return {"path": Path(os.fsdecode(path)), "size": size, "sha256": sha256,
-                "files": listed if isinstance(listed, dict) else {}}
+                "files": _kinds(files)}
 
     # -- one result -------------------------------------------------------------------
 
@@ -284,8 +286,11 @@ class BatchFolder:
             if mimetype is not None:
                 return Photo(reason, mimetype, original=True)
             reason = "the browser cannot show this file format"
-        with self.output(stem, "thumb-image").stream as stream:
-            thumb = stream.read()
+        try:
+            with self.output(stem, "thumb-image").stream as stream:
+                thumb: bytes | None = stream.read()
+        except NotInBatch:
+            thumb = None
         return Photo(thumb, "image/png", original=False, reason=reason)
 
     def _open(self, name: str) -> IO[bytes]:
@@ -308,6 +313,15 @@ class BatchFolder:
             stream.close()
             raise NotInBatch(f"refused to serve {name!r:.80}: not a plain file")
         return stream
+
+
+def _kinds(files: str | None) -> dict[str, str]:
+    """The database's ``files`` column (JSON: kind -> file name) as a dict ({} if bad)."""
+    try:
+        listed = json.loads(files) if files else {}
+    except ValueError:
+        return {}
+    return listed if isinstance(listed, dict) else {}
 
 
 def _unchanged_input(path: Path, size: int | None, sha256: str | None) -> bytes | str:

@@ -115,7 +115,9 @@ def batch_blueprint(folder: BatchFolder, guard: RequestGuard) -> Blueprint:
         for item in page["items"]:
             if item["stem"] is not None and item["status"] != "failed":
                 base = item_base(item["stem"])
-                item["urls"] = {"item": base, "thumb": f"{base}/files/thumb-overlay"}
+                item["urls"] = {"item": base}
+                if "overlay" in item["files"]:  # an analysed result has thumbnails
+                    item["urls"]["thumb"] = f"{base}/files/thumb-overlay"
         return jsonify(finite(page))
 
     @bp.get("/items/<stem>")
@@ -141,6 +143,8 @@ def batch_blueprint(folder: BatchFolder, guard: RequestGuard) -> Blueprint:
     @bp.get("/items/<stem>/photo")
     def photo(stem: str) -> Response:
         found = folder.photo(stem)
+        if found.data is None:
+            raise NotInBatch(f"{found.reason}, and the result {stem!r:.80} has no thumbnail")
         response = Response(found.data, mimetype=found.mimetype)
         response.headers["Cache-Control"] = "private, no-cache"
         return response

@@ -101,7 +101,7 @@ export class BatchBrowser {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "item";
-    if (item.urls) {
+    if (item.urls && item.urls.thumb) {
       const thumb = element("img", { className: "thumb", alt: "", loading: "lazy" });
       thumb.src = item.urls.thumb;
       button.append(thumb);

@@ -62,7 +62,7 @@ export class ResultView {
     card.classList.add("level-" + verdict.decision.replace(/ /g, "-"));
     el.model.textContent = data.model;
     el.modeUsed.textContent = data.mode;
-    el.size.textContent = `${data.width} × ${data.height} pixels`;
+    el.size.textContent = data.width ? `${data.width} × ${data.height} pixels` : "–";
     const timed = typeof data.seconds === "number";
     el.seconds.textContent = timed ? `${data.seconds.toFixed(2)} s` : "–";
     const notes = [...(data.notes || [])];
@@ -71,6 +71,15 @@ export class ResultView {
     }
     el.notes.replaceChildren(...notes.map((n) => element("li", { textContent: n })));
     this.showDownloads(data);
+    // An input judged without an analysis (smaller than one patch) has no maps to show.
+    const analysed = Number.isFinite(data.width) && data.width > 0 && Boolean(data.urls.heatmap);
+    el.viewsCard.hidden = !analysed;
+    el.results.hidden = false;
+    if (!analysed) {
+      el.evidenceList.replaceChildren();
+      el.evidenceLine.textContent = "No maps: this image was judged without an analysis.";
+      return;
+    }
 
     const urls = data.urls;
     [el.photo, el.base, el.swipeBase].forEach((img) => (img.src = urls.image));
@@ -91,7 +100,6 @@ export class ResultView {
     el.mask.dataset.ready = "false";
     this.renderEvidence(data.evidence_in_mask, data.threshold);
     this.applySwipeLayer();
-    el.results.hidden = false;
     this.views.setImage(data.width, data.height);
 
     if (live) {

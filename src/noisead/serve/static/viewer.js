@@ -30,6 +30,7 @@ const result = new ResultView(
   {
     results: $("results"),
     views: $("results"),
+    viewsCard: document.querySelector(".views-card"),
     itemName: $("item-name"),
     decision: $("decision"),
     scoreBox: $("score-box"),
