@@ -116,6 +116,7 @@ def _same_spot(views: dict) -> None:
 
 def test_views_zoom_and_pan_together(server, chromium, photos):
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
     from selenium.webdriver.common.by import By
 
     _open(chromium, server, photos["resampled"])
@@ -154,6 +155,16 @@ def test_views_zoom_and_pan_together(server, chromium, photos):
     assert chromium.find_element(By.ID, "zoom-level").text == "fit"
     chromium.find_element(By.TAG_NAME, "body").send_keys("+")
     assert chromium.find_element(By.ID, "zoom-level").text == "×2.0"
+
+    # Fitted, a wheel down over a view scrolls the page instead (nothing to zoom out).
+    chromium.find_element(By.ID, "zoom-fit").click()
+    chromium.execute_script("window.scrollTo(0, 0)")
+    photo = chromium.find_element(By.CSS_SELECTOR, '.view[data-view="photo"]')
+    ActionChains(chromium).scroll_to_element(photo).perform()
+    top = chromium.execute_script("return window.scrollY")
+    ActionChains(chromium).scroll_from_origin(ScrollOrigin.from_element(photo), 0, 200).perform()
+    _wait(chromium, lambda d: d.execute_script("return window.scrollY") > top, 10)
+    assert chromium.find_element(By.ID, "zoom-level").text == "fit"
     assert not severe_console_errors(chromium)
 
 

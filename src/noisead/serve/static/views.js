@@ -121,10 +121,11 @@ export class LinkedViews {
     view.addEventListener(
       "wheel",
       (ev) => {
-        ev.preventDefault();
         const rect = view.getBoundingClientRect();
         const lines = ev.deltaMode === 1 ? 16 : ev.deltaMode === 2 ? rect.height : 1;
         const factor = Math.exp(-ev.deltaY * lines * WHEEL_SPEED);
+        if (factor <= 1 && this.zoom <= 1) return; // fitted already: the page scrolls on
+        ev.preventDefault();
         this.zoomAt(view, ev.clientX - rect.left, ev.clientY - rect.top, factor);
       },
       { passive: false }
