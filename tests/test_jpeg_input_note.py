@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from noisead.data.simulate import estimate_jpeg_quality
 from noisead.infer import analyze, jpeg_input_caveat
+from noisead.io.jpeg import estimate_jpeg_quality
 
 
 def _textured(rng: np.random.Generator, size: int = 96) -> np.ndarray:

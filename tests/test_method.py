@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 
 import noisead
-from noisead.data.simulate import ijg_quant_tables
 from noisead.infer import ImageTooSmallError, analyze
+from noisead.io.jpeg import ijg_quant_tables
 from noisead.method import Preprocessing, noisead_preprocessing, to_pixels
 
 REPO = Path(__file__).resolve().parents[1]

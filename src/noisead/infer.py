@@ -25,6 +25,7 @@ from noisead.io import (
     load_image,
     to_uint8,
 )
+from noisead.io.jpeg import estimate_jpeg_quality
 from noisead.verdict import TextureCheck, Verdict, check_texture, decide, operating_point_for
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -43,14 +44,14 @@ class Analysis:
     mask: np.ndarray          # bool, heatmap >= threshold
     score: float              # image-level, in [0, 1] (calibrated on pristine images)
     fingerprint: np.ndarray   # the extractor's noise fingerprint
-    raw: np.ndarray           # smoothed squared Mahalanobis distance (uncalibrated)
+    raw: np.ndarray           # the uncalibrated anomaly map (ScoreMaps.raw)
     threshold: float
     mode: str
     model: str
     seconds: float
     notes: list[str] = field(default_factory=list)
-    # which statistic set the raw score, per pixel (codes into noisead.anomaly.detector.
-    # EVIDENCE); None for a detector without noise_statistics
+    # which evidence source set the raw score, per pixel (codes into
+    # noisead.anomaly.evidence.EVIDENCE); None for a detector without evidence sources
     evidence: np.ndarray | None = None
     # why a low score here is weak evidence of authenticity (e.g. "JPEG, quality 90"):
     # the input was compressed after any edit; None where nothing weakens the score
@@ -193,15 +194,13 @@ def jpeg_input_caveat(tables: dict[int, list[int]] | None) -> tuple[str, str] | 
     tables"``) for the CLI line and summary.csv, and the sentence for the notes.
 
     Why: a forgery saved as a JPEG was recompressed after the edit. On our benchmarks
-    (docs/BENCHMARKS.md) the heatmap survives that well (pixel AUC 0.93-0.96 after quality
-    95/90) but the image score much less (detection AUC 0.50-0.98), so a low score on such
-    a file must not read as "authentic". Near-lossless files (libjpeg quality 98 or more)
-    behaved like uncompressed ones there (detection 1.00 at quality 100): no caveat.
+    (docs/BENCHMARKS.md, recompressed sets) the heatmap survives that well but the image
+    score much less, so a low score on such a file must not read as "authentic".
+    Near-lossless files (libjpeg quality 98 or more) behaved like uncompressed ones there:
+    no caveat.
     """
     if not tables or not tables.get(0):
         return None
-    from noisead.data.simulate import estimate_jpeg_quality  # only JPEG inputs pay for it
-
     quality = estimate_jpeg_quality(tables[0])
     if quality is None:
         caveat = "JPEG, own tables"
@@ -213,8 +212,8 @@ def jpeg_input_caveat(tables: dict[int, list[int]] | None) -> tuple[str, str] | 
     return caveat, (f"the file is a JPEG, {kind}: an edit, if any, was compressed when it "
                     "was saved. After a recompression the heatmap still localizes well on "
                     "our benchmarks, but the image score separates forged from pristine "
-                    "images much less well (detection AUC 0.50-0.98 at quality 95/90): a low "
-                    "score on this file is weak evidence of authenticity")
+                    "images much less reliably: a low score on this file is weak evidence "
+                    "of authenticity")
 
 
 # -- rendering ----------------------------------------------------------------------------

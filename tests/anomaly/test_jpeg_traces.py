@@ -17,7 +17,7 @@ from noisead.anomaly.jpeg_traces import (
     jpeg_lattice,
     jpeg_lattice_deviation,
 )
-from noisead.data.simulate import ijg_quant_tables
+from noisead.io.jpeg import ijg_quant_tables
 
 #: The evidence sources of the noise statistics, and those with the JPEG lattice.
 NOISE = ("noise-level", "noise-spectrum")

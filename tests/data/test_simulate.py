@@ -21,13 +21,13 @@ from noisead.data.simulate import (
     cfa_channel_map,
     demosaic,
     downscale_scene,
-    ijg_quant_tables,
     mosaic,
     prnu_pattern,
     random_camera_model,
     render,
     simulate_cameras,
 )
+from noisead.io.jpeg import ijg_quant_tables
 
 
 def _scene(h: int = 96, w: int = 112, seed: int = 0) -> np.ndarray:
@@ -142,13 +142,6 @@ def test_prnu_pattern_is_fixed_per_position_and_small():
     assert np.array_equal(big[:100, :70], small)
     assert big.std() == pytest.approx(0.01, rel=0.1)
     assert not np.array_equal(prnu_pattern((64, 64), 0.01, seed=4), big[:64, :64])
-
-
-def test_ijg_tables_match_the_standard():
-    luma75, chroma75 = ijg_quant_tables(75)
-    assert luma75[:8] == (8, 6, 5, 8, 12, 20, 26, 31)  # Annex K luma row 0 at q75
-    assert chroma75[:4] == (9, 9, 12, 24)
-    assert ijg_quant_tables(100) == ((1,) * 64, (1,) * 64)
 
 
 @pytest.mark.parametrize("quality", [70, 83, 98])

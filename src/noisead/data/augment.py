@@ -8,11 +8,13 @@ batch can be augmented without touching whole images.
 
 from __future__ import annotations
 
-import io
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from PIL import Image
+
+from noisead.io import to_uint8
+from noisead.io.jpeg import jpeg_round_trip
 
 
 @dataclass
@@ -61,16 +63,6 @@ def draw_operation(config: AugmentConfig, rng: np.random.Generator) -> Operation
     return Operation(quality, offset, scale)
 
 
-def jpeg_roundtrip(region: np.ndarray, quality: int, subsampling: int = 0) -> np.ndarray:
-    """Encode a uint8 RGB array as JPEG in memory and decode it back."""
-    buf = io.BytesIO()
-    Image.fromarray(region).save(buf, format="JPEG", quality=int(quality),
-                                 subsampling=subsampling)
-    buf.seek(0)
-    with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def resample(region: np.ndarray, scale: float) -> np.ndarray:
     """Resize a uint8 RGB array by ``scale`` with bicubic interpolation."""
     h, w = region.shape[:2]
@@ -99,7 +91,7 @@ def apply_to_patch(image: np.ndarray, y: int, x: int, patch: int, op: Operation)
     region = image[y0:y1, x0:x1]
     cy, cx = y - y0 + patch / 2, x - x0 + patch / 2  # patch centre inside the region
     if op.quality is not None:
-        region = jpeg_roundtrip(region, op.quality)
+        region = jpeg_round_trip(region, op.quality, subsampling=0)
     if op.scale != 1.0:
         region = resample(region, op.scale)
         cy, cx = cy * op.scale, cx * op.scale
@@ -112,9 +104,9 @@ def apply_to_patch(image: np.ndarray, y: int, x: int, patch: int, op: Operation)
 def postprocess_image(image: np.ndarray, *, jpeg_quality: int | None = None,
                       scale: float | None = None) -> np.ndarray:
     """Whole-image post-processing for robustness sweeps (float [0, 1] in and out)."""
-    u8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    u8 = to_uint8(image)
     if jpeg_quality is not None:
-        u8 = jpeg_roundtrip(u8, jpeg_quality, subsampling=2)
+        u8 = jpeg_round_trip(u8, jpeg_quality, subsampling=2)
     if scale is not None and scale != 1.0:
         u8 = resample(u8, scale)
     return u8.astype(np.float32) / 255.0

@@ -27,7 +27,8 @@ from PIL import Image
 
 from noisead.data.augment import AugmentConfig
 from noisead.data.patches import BatchSpec, PatchBatch, PatchPairSampler
-from noisead.data.simulate import SCENE_EXTENSIONS, random_camera_model, render
+from noisead.data.simulate import random_camera_model, render
+from noisead.io import IMAGE_EXTENSIONS, to_uint8
 
 
 @dataclass
@@ -63,7 +64,7 @@ def load_scenes(folder: str | Path, min_side: int) -> list[np.ndarray]:
         raise FileNotFoundError(f"{folder}: no such scene folder")
     scenes = []
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in SCENE_EXTENSIONS and not path.name.startswith("."):
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith("."):
             with Image.open(path) as im:
                 arr = np.asarray(im.convert("RGB"))
             if min(arr.shape[:2]) >= min_side:
@@ -105,8 +106,7 @@ class FreshCameraSampler:
             y = int(self.rng.integers(0, scene.shape[0] - c + 1))
             x = int(self.rng.integers(0, scene.shape[1] - c + 1))
             img, _ = render(scene[y:y + c, x:x + c], model, self.rng)
-            # the decoded file is 8-bit: this round trip is exact
-            out.append(np.rint(img * 255.0).astype(np.uint8))
+            out.append(to_uint8(img))  # the decoded file is 8-bit: an exact round trip
         return out
 
     def sample(self) -> PatchBatch:
