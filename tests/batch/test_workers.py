@@ -8,6 +8,11 @@ analysed once; the run's report keeps counts, not records.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from batch_support import (
     CheapAnalysis,
@@ -148,3 +153,46 @@ def test_the_command_line_with_workers_gives_the_one_process_results(tmp_path):
             assert two[image][2] == ""
     assert any(score for _, _, score in one.values())
     assert_each_input_once(tmp_path / "two", images)
+
+
+_KILLED_RUN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from batch_support import run
+from parallel_support import StallOnce
+from noisead.batch.engines import ProcessPoolEngine
+run([sys.argv[2]], sys.argv[3], engine=ProcessPoolEngine(StallOnce(sys.argv[4], 40), 1))
+"""
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_no_worker_outlives_a_run_killed_with_sigkill(tmp_path):
+    """A run killed with ``kill -9`` releases the folder's lock at once: its workers must
+    not go on writing into the folder (a next run may already be there)."""
+    sample_folder(tmp_path / "in")
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    main = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(Path(__file__).parent),
+                             str(tmp_path / "in"), str(tmp_path / "out"), str(pid_dir)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_dir / "victim.pid").exists() or not (
+                pid_dir / "victim.pid").read_text():
+            assert main.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        worker = int((pid_dir / "victim.pid").read_text())
+        assert _alive(worker)
+        main.kill()
+    finally:
+        main.wait(30)
+    deadline = time.monotonic() + 10
+    while _alive(worker):
+        assert time.monotonic() < deadline, "the worker outlived its run"
+        time.sleep(0.05)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
+import threading
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -83,11 +85,32 @@ class WorkerSetupError(RuntimeError):
     """A worker process could not build the analysis (e.g. load the model)."""
 
 
-def _start_worker(factory: AnalyzerFactory, settings: RunSettings, threads: int) -> None:
+def _end_with(pid: int) -> None:
+    """End this process as soon as process ``pid`` (the run's main process) ends, however
+    it ends (``kill -9`` too), so that no worker goes on writing into a folder whose lock
+    is released. Watched by a thread on a pidfd (Linux); elsewhere a worker ends after its
+    current image, when it finds its queue closed."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:  # already gone
+        os._exit(1)
+    except (AttributeError, OSError):
+        return
+
+    def watch() -> None:
+        select.select([fd], [], [])  # readable once the process has ended
+        os._exit(1)
+
+    threading.Thread(target=watch, name="noisead-run-watch", daemon=True).start()
+
+
+def _start_worker(factory: AnalyzerFactory, settings: RunSettings, threads: int,
+                  main_pid: int) -> None:
     """A worker's initializer: Ctrl+C is the main process's to handle (it stops the
-    workers), PyTorch gets its share of the cores."""
+    workers), the worker ends with the run, PyTorch gets its share of the cores."""
     global _worker_factory, _worker_settings
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with(main_pid)
     import torch
 
     torch.set_num_threads(threads)
@@ -135,7 +158,8 @@ class ProcessPoolEngine:
         context.set_forkserver_preload(["noisead.batch.jobs"])
         return ProcessPoolExecutor(self.workers, mp_context=context,
                                    initializer=_start_worker,
-                                   initargs=(self.factory, settings, self.threads))
+                                   initargs=(self.factory, settings, self.threads,
+                                             os.getpid()))
 
     def run(self, jobs: Iterable[tuple[K, ImageJob]], settings: RunSettings
             ) -> Iterator[tuple[K, ImageResult]]:
