@@ -1,14 +1,18 @@
-"""Choose the decision threshold on validation photos and measure its false-alarm rate on
-untouched photos of held-out camera models; optionally write the operating point into a
-model's sidecar (``make decision``).
+"""Fit the decision's operating point of a model (``make decision``).
+
+Scores untouched photos under three conditions (as taken, recompressed, web-like) and the
+forged benchmark images, appending each image's statistic to ``OUT/scores-<mode>.jsonl`` as
+it comes (a rerun resumes). Then fits the image calibration on the validation photos,
+chooses the threshold at ``--target`` on them, and measures it on the test photos of
+held-out camera models and on the forged images (:func:`noisead.evaluate.false_alarms.
+fit_decision`). With ``--write`` the calibration and the operating point go into the model.
 
 Pools (no photo is in two):
 - val: real photos of the training camera models that the detector's fit did not use
   (beyond the first ``--fit-per-camera`` of each model), and the simulated camera models
-  of ``DATA/simcams-valunseen``;
+  of ``DATA/simcams-valunseen``; forged: ``DATA/val-unseen``;
 - test: every photo of the held-out real camera models and up to ``--per-sim`` renders of
-  each held-out simulated model.
-Scores are appended to ``OUT/scores.jsonl`` as they come, so a rerun resumes.
+  each held-out simulated model; forged: ``DATA/bench``.
 """
 
 from __future__ import annotations
@@ -22,19 +26,18 @@ from noisead.data.cameras import list_camera_images
 from noisead.evaluate.false_alarms import (
     CONDITIONS,
     append_score,
-    choose_threshold,
-    operating_point,
+    apply_decision,
+    fit_decision,
     read_scores,
     score_photos,
 )
-from noisead.infer import analyze, load_detector
+from noisead.infer import WEIGHTS_DIR, analyze, load_detector
 from noisead.io import LoadedImage
-from noisead.models.registry import load_tensors_with_sidecar, sidecar_path
 
 
 def photo_pools(shared: Path, data: Path, holdout: set[str], fit_per_camera: int,
                 per_real: int, per_sim: int) -> list[tuple[str, str, Path]]:
-    """``(pool, camera, path)`` for every photo measured, val first."""
+    """``(pool, camera, path)`` for every untouched photo measured."""
     photos = []
     real = list_camera_images(shared / "cameras")
     for cam, paths in sorted(real.items()):
@@ -68,25 +71,40 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--mode", default=None)
     ap.add_argument("--out", type=Path, default=Path("runs/false-alarms"))
+    ap.add_argument("--scores", type=Path, default=None,
+                    help="read the scores from this file instead of scoring (no analysis)")
     ap.add_argument("--fit-per-camera", type=int, default=3)
-    ap.add_argument("--per-real", type=int, default=6)
-    ap.add_argument("--per-sim", type=int, default=10)
+    ap.add_argument("--per-real", type=int, default=4)
+    ap.add_argument("--per-sim", type=int, default=6)
     ap.add_argument("--target", type=float, default=0.01, help="false-alarm rate on val")
-    ap.add_argument("--floor", type=float, default=0.99,
-                    help="never set the threshold below this calibrated score")
     ap.add_argument("--write", action="store_true",
-                    help="store the operating point in the model's sidecar")
+                    help="store the image calibration and the operating point in the model")
     args = ap.parse_args()
 
     detector = load_detector(args.model)
     mode = args.mode or detector.config.mode
+    scores_file = args.scores or args.out / f"scores-{mode}.jsonl"
+    if args.scores is None:
+        score_all(args, detector, mode, scores_file)
+    fit = fit_decision(read_scores(scores_file), args.target)
+    report = {"mode": mode, "model": args.model, "scores": str(scores_file), **fit.to_dict()}
+    print(json.dumps(report, indent=2))
+    print(f"stated: {fit.stated.phrase()}")
+    if args.write:
+        apply_decision(detector, mode, fit)
+        path = (Path(args.model) if Path(args.model).suffix == ".safetensors"
+                else WEIGHTS_DIR / f"{args.model}.safetensors")
+        detector.save(path)
+        print(f"wrote {path}")
 
+
+def score_all(args: argparse.Namespace, detector, mode: str, scores_file: Path) -> None:
+    """Score every photo and forged image not yet in ``scores_file``."""
     def analyse(image: LoadedImage) -> tuple[float, bool, float]:
         result = analyze(image, detector, mode=mode)
         return (result.score, bool(result.texture and result.texture.judgeable),
                 result.image_statistic)
 
-    scores_file = args.out / f"scores-{mode}.jsonl"
     done = {(r.path, r.condition) for r in read_scores(scores_file)}
     photos = photo_pools(args.shared, args.data, set(args.holdout.split(",")),
                          args.fit_per_camera, args.per_real, args.per_sim)
@@ -96,44 +114,6 @@ def main() -> None:
         append_score(scores_file, row)
         if i % 20 == 0:
             print(f"{i}: {row.pool} {row.camera} {row.condition} {row.score}", flush=True)
-    rows = [r for r in read_scores(scores_file) if not r.forged]
-    val = [r.score for r in rows if r.pool == "val" and r.condition == CONDITIONS[0].name
-           and r.score is not None]
-    threshold = choose_threshold(val, args.target, args.floor)
-    table = {}
-    for pool in ("val", "test"):
-        for cond in CONDITIONS:
-            for kind in ("real", "simulated"):
-                sel = [r.score for r in rows if r.pool == pool and r.condition == cond.name
-                       and r.camera.startswith(("simcam", "unseen")) == (kind == "simulated")]
-                point = operating_point(sel, threshold, f"{pool} {kind}, {cond.name}")
-                table[f"{pool} | {kind} | {cond.name}"] = point.to_dict()
-                print(f"{pool:4} {kind:9} {cond.name:22} flagged {point.false_alarms:3d} / "
-                      f"{point.pristine_images:3d} = {point.rate:.3f} (upper {point.rate_upper:.3f})"
-                      f"; not judgeable {sum(1 for s in sel if s is None)}")
-    test_real = [r.score for r in rows if r.pool == "test" and r.condition == CONDITIONS[0].name
-                 and not r.camera.startswith("simcam")]
-    point = operating_point(test_real, threshold,
-                            "untouched photos of held-out real camera models, as taken")
-    (args.out / f"operating-point-{mode}.json").write_text(
-        json.dumps({"threshold": threshold, "mode": mode, "stated": point.to_dict(),
-                    "table": table}, indent=2))
-    print(f"threshold {threshold:.6f}; stated: {point.phrase()}")
-    if args.write:
-        write_operating_point(args.model, mode, point.to_dict())
-
-
-def write_operating_point(model: str, mode: str, point: dict) -> None:
-    """Store ``point`` under ``decision.<mode>`` in the model's JSON sidecar."""
-    from noisead.infer import WEIGHTS_DIR
-
-    path = Path(model) if Path(model).suffix == ".safetensors" else (
-        WEIGHTS_DIR / f"{model}.safetensors")
-    load_tensors_with_sidecar(path)  # refuse to write beside a file that does not load
-    side = sidecar_path(path)
-    meta = json.loads(side.read_text())
-    meta.setdefault("decision", {})[mode] = point
-    side.write_text(json.dumps(meta, indent=2) + "\n")
 
 
 if __name__ == "__main__":

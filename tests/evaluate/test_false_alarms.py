@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,3 +78,42 @@ def test_web_condition_downscales_and_recompresses(tmp_path: Path) -> None:
     h, w = web.pixels.shape[:2]
     assert h * w <= 0.3e6 * 1.01 and abs(w / h - 1.2) < 0.01
     assert web.jpeg_quality_tables
+
+
+def _rows(pool: str, statistics, forged: bool = False, condition: str = "as taken"):
+    return [PhotoScore(pool, "cam", f"{pool}{i}{forged}{condition}", condition, None, s, forged)
+            for i, s in enumerate(statistics)]
+
+
+def test_fit_decision_calibrates_on_validation_and_measures_on_test() -> None:
+    from noisead.evaluate.false_alarms import fit_decision
+
+    val = _rows("val", np.arange(1.0, 201.0))                    # 200 untouched photos
+    test = _rows("test", [5.0, 50.0, 150.0, 199.5, 500.0]) + _rows("test", [None])
+    forged = _rows("test", [300.0, 2.0], forged=True) + _rows("val", [250.0], forged=True)
+    fit = fit_decision(val + test + forged, target_rate=0.01)
+    assert fit.stated.false_alarms <= 2 and fit.stated.pristine_images == 200
+    assert float(fit.calibration([100.5])[0]) == pytest.approx(0.5, abs=0.01)
+    # 199.5 and 500 are above all but the top two validation statistics: flagged
+    assert (fit.test["all"].false_alarms, fit.test["all"].pristine_images) == (2, 6)
+    assert fit.stated.held_out == (2, 6)
+    assert fit.detection == {"val": (1, 1), "test": (1, 2)}
+
+
+def test_apply_decision_is_what_analysis_reads(tmp_path: Path) -> None:
+    from noisead.evaluate.false_alarms import apply_decision, fit_decision
+    from noisead.infer import analyze, load_detector
+    from noisead.verdict import operating_point_for
+
+    detector = load_detector()
+    mode = detector.config.mode
+    fit = fit_decision(_rows("val", np.linspace(0.0, 40.0, 300)) + _rows("test", [1.0]), 0.01)
+    apply_decision(detector, mode, fit)
+    path = detector.save(tmp_path / "d.safetensors")
+    reloaded = load_detector(path)
+    point = operating_point_for(reloaded.info, mode)
+    assert point == fit.stated
+    image = np.random.default_rng(0).uniform(0, 1, (256, 256, 3)).astype(np.float32)
+    result = analyze(image, reloaded)
+    assert result.score == pytest.approx(float(fit.calibration([result.image_statistic])[0]))
+    assert result.verdict.operating_point == fit.stated

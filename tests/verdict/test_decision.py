@@ -23,7 +23,7 @@ def test_flagged_only_at_or_above_the_operating_threshold() -> None:
 def test_flagged_text_states_the_false_alarm_rate() -> None:
     text = decide(0.999, JUDGEABLE, POINT).text
     assert text.startswith("Flagged")
-    assert "1 of 59 untouched photos from unseen cameras" in text
+    assert "about 1 in 59 untouched photos score this high (1 of 59" in text
     assert "at 95% confidence" in text
 
 
@@ -56,11 +56,16 @@ def test_zero_false_alarms_phrase() -> None:
     assert phrase.startswith("none of 59 untouched photos") and "at most 5.0%" in phrase
 
 
+def test_held_out_measurement_is_stated_beside_the_rate() -> None:
+    phrase = OperatingPoint(0.99, 2, 246, "val", held_out=(3, 175)).phrase()
+    assert phrase.endswith("on cameras the model never saw, 3 of 175)")
+
+
 def test_operating_point_read_from_sidecar_info_per_mode() -> None:
     info = {"decision": {"reference": POINT.to_dict()}}
     assert operating_point_for(info, "reference") == POINT
     assert operating_point_for(info, "blind") is NOMINAL
-    assert "not measured on unseen cameras" in decide(0.2, JUDGEABLE, NOMINAL).text
+    assert "not measured on other cameras" in decide(0.2, JUDGEABLE, NOMINAL).text
 
 
 def test_verdict_dict_round_trips_its_operating_point() -> None:

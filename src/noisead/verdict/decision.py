@@ -36,14 +36,18 @@ class OperatingPoint:
     """A decision threshold on the image score and how often untouched photos reach it.
 
     ``false_alarms`` of ``pristine_images`` untouched photos scored at or above
-    ``threshold``; ``source`` says which photos (held-out cameras, or the calibration set).
+    ``threshold``; ``source`` says which photos. ``held_out`` is the same count on photos of
+    camera models the model never saw, measured apart from the photos the threshold was
+    chosen on (None where it was not measured). ``measured`` is False for the nominal point
+    of a model that carries no measurement (its calibration's own rate).
     """
 
     threshold: float
     false_alarms: int
     pristine_images: int
     source: str
-    measured_on_unseen_cameras: bool = True
+    held_out: tuple[int, int] | None = None
+    measured: bool = True
 
     @property
     def rate(self) -> float:
@@ -52,25 +56,26 @@ class OperatingPoint:
     @property
     def rate_upper(self) -> float:
         """One-sided 95 % upper confidence bound on the false-alarm rate (Clopper-Pearson)."""
-        from scipy.stats import beta
-
-        k, n = self.false_alarms, self.pristine_images
-        if n == 0:
-            return 1.0
-        return 1.0 if k >= n else float(beta.ppf(0.95, k + 1, n - k))
+        return _upper_bound(self.false_alarms, self.pristine_images)
 
     def phrase(self) -> str:
-        """How often untouched photos reach the threshold, in words."""
+        """How often untouched photos reach the threshold, in words.
+
+        Examples:
+            >>> OperatingPoint(0.99, 2, 246, "validation photos", (2, 175)).phrase()
+            'about 1 in 123 untouched photos score this high (2 of 246; at most 2.5% at 95% confidence; on cameras the model never saw, 2 of 175)'
+        """
         k, n = self.false_alarms, self.pristine_images
-        if not self.measured_on_unseen_cameras:
+        if not self.measured:
             return (f"about {_one_in(self.rate)} untouched photos of the calibration cameras "
-                    "score this high (not measured on unseen cameras)")
-        upper = f"at most {_percent(self.rate_upper)} at 95% confidence"
-        if k == 0:
-            return (f"none of {n} untouched photos from unseen cameras scored this high "
-                    f"({upper})")
-        return (f"{k} of {n} untouched photos from unseen cameras scored this high "
-                f"({_percent(self.rate)}; {upper})")
+                    "score this high (not measured on other cameras)")
+        head = (f"none of {n} untouched photos scored this high" if k == 0 else
+                f"about {_one_in(self.rate)} untouched photos score this high ({k} of {n}")
+        detail = f"at most {_percent(self.rate_upper)} at 95% confidence"
+        text = f"{head} ({detail}" if k == 0 else f"{head}; {detail}"
+        if self.held_out is not None:
+            text += f"; on cameras the model never saw, {self.held_out[0]} of {self.held_out[1]}"
+        return text + ")"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rate": round(self.rate, 6),
@@ -78,13 +83,23 @@ class OperatingPoint:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OperatingPoint:
+        held = d.get("held_out")
         return cls(float(d["threshold"]), int(d["false_alarms"]), int(d["pristine_images"]),
-                   str(d["source"]), bool(d.get("measured_on_unseen_cameras", True)))
+                   str(d["source"]), (int(held[0]), int(held[1])) if held else None,
+                   bool(d.get("measured", True)))
+
+
+def _upper_bound(k: int, n: int) -> float:
+    from scipy.stats import beta
+
+    if n == 0 or k >= n:
+        return 1.0
+    return float(beta.ppf(0.95, k + 1, n - k))
 
 
 #: The operating point of a model that carries none of its own.
 NOMINAL = OperatingPoint(NOMINAL_THRESHOLD, 1, 100, "the model's image calibration",
-                         measured_on_unseen_cameras=False)
+                         measured=False)
 
 
 def operating_point_for(info: dict[str, Any], mode: str) -> OperatingPoint:
