@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from noisead.verdict.texture import TextureCheck
@@ -23,7 +23,7 @@ from noisead.verdict.texture import TextureCheck
 NOMINAL_THRESHOLD = 0.99
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     """What the tool concludes about one image."""
 
     FLAGGED = "flagged"
@@ -62,8 +62,11 @@ class OperatingPoint:
         """How often untouched photos reach the threshold, in words.
 
         Examples:
-            >>> OperatingPoint(0.99, 2, 246, "validation photos", (2, 175)).phrase()
-            'about 1 in 123 untouched photos score this high (2 of 246; at most 2.5% at 95% confidence; on cameras the model never saw, 2 of 175)'
+            >>> point = OperatingPoint(0.99, 2, 246, "validation photos", (2, 175))
+            >>> print(point.phrase().replace("; ", ";\\n"))
+            about 1 in 123 untouched photos score this high (2 of 246;
+            at most 2.5% at 95% confidence;
+            on cameras the model never saw, 2 of 175)
         """
         k, n = self.false_alarms, self.pristine_images
         if not self.measured:
