@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from noisead.data import datasets as ds
 from noisead.data.datasets import (
     DATASET_KINDS,
     MASK_COLUMBIA_GREEN,
@@ -31,20 +30,6 @@ from noisead.data.datasets import (
 )
 
 SIZE = 16
-
-
-def _pil_pixels(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-
-
-@pytest.fixture(autouse=True)
-def decoder(monkeypatch):
-    """Decode through noisead.io where it exists; a PIL stand-in only until it lands."""
-    try:
-        from noisead.io import load_image  # noqa: F401
-    except ImportError:
-        monkeypatch.setattr(ds, "_load_pixels", _pil_pixels)
 
 
 def _image(path: Path, seed: int = 0, size: tuple[int, int] = (SIZE, SIZE)) -> Path:

@@ -1,9 +1,9 @@
 """Camera-labelled image folders: ``ROOT/<camera-model>/<image>``.
 
 The extractor learns camera-model fingerprints, so its training data is grouped by camera
-model. This module lists such folders, splits them by whole camera models (so that test
-cameras are never seen in training) or by images, and sorts an unsorted folder of photos
-into that layout from their EXIF make and model.
+model. This module lists such folders, holds back a share of each model's images for
+validation, and sorts an unsorted folder of photos into that layout from their EXIF make
+and model.
 """
 
 from __future__ import annotations
@@ -11,18 +11,15 @@ from __future__ import annotations
 import random
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
+from noisead.io import IMAGE_EXTENSIONS
 
-
-@dataclass(frozen=True)
-class CameraImage:
-    path: Path
-    camera: str
+#: The same set as :data:`noisead.io.IMAGE_EXTENSIONS`, under the name the command line's
+#: input scan imports.
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS
 
 
 def list_camera_images(*roots: str | Path, min_images: int = 2) -> dict[str, list[Path]]:
@@ -39,7 +36,7 @@ def list_camera_images(*roots: str | Path, min_images: int = 2) -> dict[str, lis
             raise FileNotFoundError(f"camera folder not found: {root}")
         for sub in sorted(p for p in root.iterdir() if p.is_dir()):
             files = sorted(p for p in sub.iterdir()
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                           if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
             if len(files) < min_images:
                 continue
             name = sub.name if sub.name not in out else f"{root.name}/{sub.name}"
@@ -48,25 +45,6 @@ def list_camera_images(*roots: str | Path, min_images: int = 2) -> dict[str, lis
         raise ValueError(f"no camera folders with >= {min_images} images under "
                          f"{', '.join(map(str, roots))}")
     return out
-
-
-def split_cameras(cameras: dict[str, list[Path]], holdout: float | list[str], seed: int = 0
-                  ) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
-    """Split by whole camera models: (train, held-out).
-
-    ``holdout`` is a fraction of the models (drawn with ``seed``) or an explicit list.
-    """
-    names = sorted(cameras)
-    if isinstance(holdout, float):
-        k = max(1, round(holdout * len(names))) if holdout > 0 else 0
-        held = set(random.Random(seed).sample(names, k))
-    else:
-        missing = set(holdout) - set(names)
-        if missing:
-            raise ValueError(f"unknown camera models: {sorted(missing)}")
-        held = set(holdout)
-    return ({n: cameras[n] for n in names if n not in held},
-            {n: cameras[n] for n in names if n in held})
 
 
 def split_images(cameras: dict[str, list[Path]], fraction: float, seed: int = 0,
@@ -115,7 +93,7 @@ def sort_by_exif(source: str | Path, destination: str | Path, *, move: bool = Fa
     source, destination = Path(source), Path(destination)
     summary: dict[str, list[str]] = {}
     for path in sorted(p for p in source.rglob("*") if p.is_file()
-                       and p.suffix.lower() in IMAGE_SUFFIXES):
+                       and p.suffix.lower() in IMAGE_EXTENSIONS):
         model = exif_camera_model(path)
         if model is None:
             summary.setdefault("unknown", []).append(str(path))
