@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from pathlib import Path
 
 from noisead.data.cameras import list_camera_images
 from noisead.evaluate.false_alarms import (
     CONDITIONS,
+    DecisionFit,
     append_score,
     apply_decision,
     fit_decision,
@@ -79,6 +81,8 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.01, help="false-alarm rate on val")
     ap.add_argument("--write", action="store_true",
                     help="store the image calibration and the operating point in the model")
+    ap.add_argument("--doc", type=Path, default=None,
+                    help="replace the section '## The decision' of this Markdown file")
     args = ap.parse_args()
 
     detector = load_detector(args.model)
@@ -90,6 +94,8 @@ def main() -> None:
     report = {"mode": mode, "model": args.model, "scores": str(scores_file), **fit.to_dict()}
     print(json.dumps(report, indent=2))
     print(f"stated: {fit.stated.phrase()}")
+    if args.doc:
+        replace_section(args.doc, SECTION, decision_markdown(fit, mode, sys.argv[1:]))
     if args.write:
         apply_decision(detector, mode, fit)
         path = (Path(args.model) if Path(args.model).suffix == ".safetensors"
@@ -114,6 +120,49 @@ def score_all(args: argparse.Namespace, detector, mode: str, scores_file: Path) 
         append_score(scores_file, row)
         if i % 20 == 0:
             print(f"{i}: {row.pool} {row.camera} {row.condition} {row.score}", flush=True)
+
+
+SECTION = "## The decision: false alarms and detection"
+
+
+def decision_markdown(fit: DecisionFit, mode: str, argv: list[str]) -> str:
+    """The section of docs/BENCHMARKS.md that publishes the operating point."""
+    s = fit.stated
+    lines = [SECTION, "",
+             f"Command: `python scripts/measure_false_alarms.py {' '.join(argv)}` "
+             "(`make decision`).", "",
+             f"The verdict flags an image when its calibrated image score reaches "
+             f"**{s.threshold:.4f}** ({mode} mode). The image score is calibrated on the "
+             "statistics of the validation photos below, and the threshold is chosen there "
+             f"for a false-alarm rate of {fit.target_rate:.0%}. The test photos are of camera "
+             "models that neither the extractor nor the detector ever saw. Counts are "
+             "images flagged / images; the bound is the one-sided 95% Clopper-Pearson upper "
+             "bound.", "",
+             "| photos | condition | flagged | rate | 95% upper bound |", "|---|---|---|---|---|",
+             f"| validation, untouched (where the threshold is chosen) | all three | "
+             f"{s.false_alarms} / {s.pristine_images} | {s.rate:.3f} | {s.rate_upper:.3f} |"]
+    for cond, p in fit.test.items():
+        lines.append(f"| held-out cameras, untouched | {cond} | {p.false_alarms} / "
+                     f"{p.pristine_images} | {p.rate:.3f} | {p.rate_upper:.3f} |")
+    for pool, (flagged, n) in fit.detection.items():
+        name = "validation (unseen simulated cameras)" if pool == "val" else "test (held-out)"
+        rate = f"{flagged / n:.3f}" if n else "n/a"
+        lines.append(f"| {name} benchmarks, **forged** (detection rate) | as provided | "
+                     f"{flagged} / {n} | {rate} | |")
+    lines += ["", f"What the verdict states: \"{s.phrase()}\".", ""]
+    return "\n".join(lines)
+
+
+def replace_section(doc: Path, heading: str, body: str) -> None:
+    """Replace the ``## `` section that starts with ``heading`` (or append it)."""
+    text = doc.read_text()
+    start = text.find(heading)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + body
+    else:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + body + ("\n" + text[end + 1:] if end >= 0 else "")
+    doc.write_text(text)
 
 
 if __name__ == "__main__":

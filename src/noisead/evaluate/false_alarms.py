@@ -164,9 +164,10 @@ class DecisionFit:
     stated: OperatingPoint                    # validation photos, all conditions
     test: dict[str, OperatingPoint]           # held-out cameras, by condition (and "all")
     detection: dict[str, tuple[int, int]]     # forged images flagged / scored, by pool
+    target_rate: float                        # the false-alarm rate asked on validation
 
     def to_dict(self) -> dict[str, object]:
-        return {"stated": self.stated.to_dict(),
+        return {"target_rate": self.target_rate, "stated": self.stated.to_dict(),
                 "test": {k: v.to_dict() for k, v in self.test.items()},
                 "detection": {k: {"flagged": f, "images": n}
                               for k, (f, n) in self.detection.items()}}
@@ -213,7 +214,7 @@ def fit_decision(rows: Sequence[PhotoScore], target_rate: float) -> DecisionFit:
         forged = scores(pick(pool, forged=True))
         detection[pool] = (sum(1 for s in forged if s is not None and s >= threshold),
                            len(forged))
-    return DecisionFit(calibration, stated, test, detection)
+    return DecisionFit(calibration, stated, test, detection, target_rate)
 
 
 def apply_decision(detector: Detector, mode: str, fit: DecisionFit) -> None:
