@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from noisead.anomaly.config import Mode
 from noisead.anomaly.detector import EVIDENCE, Detector
 from noisead.anomaly.score import threshold_mask
 from noisead.io import (
@@ -133,15 +134,16 @@ def load_detector(model: str | Path | None = None) -> Detector:
 
 def analyze(image: str | Path | np.ndarray | LoadedImage,
             detector: Detector | str | Path | None = None, *,
-            mode: str | None = None, threshold: float | None = None,
+            mode: str | Mode | None = None, threshold: float | None = None,
             max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Analysis:
     """Localize tampering in one image.
 
     Args:
-        image: a file path, or an array (H x W [x C], uint8/uint16/float).
+        image: a file path, a :class:`~noisead.io.LoadedImage`, or an array
+            (H x W [x C], uint8/uint16/float).
         detector: a :class:`Detector`, a shipped model name or a path; default model if None.
-        mode: "blind" (the image is its own reference) or "reference"; the model's default
-            if None.
+        mode: a :class:`~noisead.anomaly.config.Mode` or its name: ``"blind"`` (the image is
+            its own reference) or ``"reference"``; the model's default if None.
         threshold: on the calibrated heatmap; the model's default if None.
         max_pixels: refuse larger images (decompression bombs); None disables the cap.
     """

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from noisead.anomaly.config import MODES, Mode
 from noisead.infer import Analysis, analyze, load_detector
 from noisead.io import DEFAULT_MAX_PIXELS, LoadedImage, image_from_array
 
@@ -128,18 +129,19 @@ class Noisead:
     Args:
         model: a shipped model name (``noisead models``) or a detector ``.safetensors``;
             the default model if None.
-        mode: ``"reference"`` or ``"blind"``; the model's own default if None.
+        mode: a :class:`~noisead.anomaly.config.Mode` (or its name, ``"reference"`` or
+            ``"blind"``); the model's own default if None.
         threshold: on the calibrated heatmap, for the mask; the model's default if None.
         max_pixels: refuse larger image files (decompression bombs); None disables it.
         device: where the output tensors are put (``to_device``). The analysis itself runs
             on the CPU, where the detector was calibrated.
     """
 
-    def __init__(self, model: str | Path | None = None, mode: str | None = None,
+    def __init__(self, model: str | Path | None = None, mode: str | Mode | None = None,
                  threshold: float | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                  device: str | torch.device = "cpu") -> None:
-        if mode not in (None, "reference", "blind"):
-            raise ValueError(f"mode must be 'reference' or 'blind', got {mode!r}")
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.detector = load_detector(model)
         self.model, self.mode, self.threshold = model, mode, threshold
         self.max_pixels = max_pixels
