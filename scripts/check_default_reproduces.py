@@ -33,6 +33,7 @@ from noisead.anomaly.config import DetectorConfig
 from noisead.anomaly.detector import Detector
 from noisead.anomaly.persistence import migrate_sidecar
 from noisead.evaluate.false_alarms import apply_decision, fit_decision, read_scores
+from noisead.evaluate.rows import detector_fingerprint
 from noisead.models.registry import save_extractor, sidecar_path
 
 DEFAULT = Path(__file__).resolve().parents[1] / "src/noisead/weights/default.safetensors"
@@ -68,8 +69,12 @@ def main() -> None:
         subprocess.run(command, check=True)
         if "decision" in info:
             refit = Detector.load(out)
-            fit = fit_decision(read_scores(args.decision_scores), info["decision"][cfg.mode]
-                               ["measurement"]["target_rate"])
+            measurement = info["decision"][cfg.mode]["measurement"]
+            if detector_fingerprint(refit, calibrations=False) != measurement.get(
+                    "statistic_key"):
+                print("note: the refit's maps differ from those the decision statistics were "
+                      "recorded with; its decision calibration is refitted from them anyway")
+            fit = fit_decision(read_scores(args.decision_scores), measurement["target_rate"])
             apply_decision(refit, cfg.mode, fit)
             refit.save(out)
         if args.keep:

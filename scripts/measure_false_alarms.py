@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from noisead.evaluate.false_alarms import (
     read_scores,
     score_photos,
 )
+from noisead.evaluate.rows import detector_fingerprint
 from noisead.infer import WEIGHTS_DIR, analyze, load_detector
 from noisead.io import LoadedImage
 
@@ -81,23 +83,32 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.01, help="false-alarm rate on val")
     ap.add_argument("--write", action="store_true",
                     help="store the image calibration and the operating point in the model")
+    ap.add_argument("--record", type=Path, default=None,
+                    help="copy the scores used here (for make check-default and audits)")
     ap.add_argument("--doc", type=Path, default=None,
                     help="replace the section '## The decision' of this Markdown file")
     args = ap.parse_args()
 
     detector = load_detector(args.model)
     mode = args.mode or detector.config.mode
-    scores_file = args.scores or args.out / f"scores-{mode}.jsonl"
+    # keyed by what decides the image statistic (not the calibrations that --write
+    # replaces), so a refitted detector never reuses another detector's statistics
+    key = detector_fingerprint(detector, calibrations=False)
+    scores_file = args.scores or args.out / f"scores-{mode}-{key}.jsonl"
     if args.scores is None:
         score_all(args, detector, mode, scores_file)
     fit = fit_decision(read_scores(scores_file), args.target)
-    report = {"mode": mode, "model": args.model, "scores": str(scores_file), **fit.to_dict()}
+    report = {"mode": mode, "model": args.model, "statistic_key": key, **fit.to_dict()}
     print(json.dumps(report, indent=2))
     print(f"stated: {fit.stated.phrase()}")
+    if args.record and args.record.resolve() != scores_file.resolve():
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(scores_file, args.record)
     if args.doc:
         replace_section(args.doc, SECTION, decision_markdown(fit, mode, sys.argv[1:]))
     if args.write:
         apply_decision(detector, mode, fit)
+        detector.info["decision"][mode]["measurement"]["statistic_key"] = key
         path = (Path(args.model) if Path(args.model).suffix == ".safetensors"
                 else WEIGHTS_DIR / f"{args.model}.safetensors")
         detector.save(path)

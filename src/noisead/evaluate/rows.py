@@ -39,11 +39,12 @@ def _tensor_bytes(t: Any) -> bytes:
     return t.contiguous().numpy().tobytes()
 
 
-def detector_fingerprint(detector: Detector) -> str:
+def detector_fingerprint(detector: Detector, calibrations: bool = True) -> str:
     """Hash of what decides a detector's heatmaps: weights, Gaussians, calibration, config.
 
     Part of the resume key, so that rows cached for another model are recomputed instead
-    of being mixed silently into the new model's table.
+    of being mixed silently into the new model's table. Without ``calibrations``: what
+    decides its uncalibrated maps and image statistic only.
     """
     h = hashlib.sha256()
     h.update(json.dumps(detector.config.to_dict(), sort_keys=True, default=str).encode())
@@ -55,8 +56,8 @@ def detector_fingerprint(detector: Detector) -> str:
     for name in sorted(tensors):
         h.update(name.encode())
         h.update(_tensor_bytes(tensors[name]))
-    cals = [detector.calibration, detector.image_calibration]
-    for mode in sorted(detector.mode_calibrations):
+    cals = [detector.calibration, detector.image_calibration] if calibrations else []
+    for mode in sorted(detector.mode_calibrations) if calibrations else []:
         cals.extend(detector.mode_calibrations[mode])
     for cal in cals:
         if cal is not None:
