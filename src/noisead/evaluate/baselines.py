@@ -30,10 +30,7 @@ implemented here, so PyWavelets is not required).
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from noisead.anomaly.jpeg_traces import jpeg_lattice_deviation
@@ -45,6 +42,8 @@ from noisead.anomaly.noise_statistics import (
     noise_level_deviation,
     noise_statistics_map,
 )
+from noisead.io import to_uint8
+from noisead.io.jpeg import jpeg_round_trip
 
 __all__ = [
     "DB8_DEC_LO",
@@ -254,15 +253,8 @@ def ela(
     if not 1 <= int(quality) <= 100:
         raise ValueError(f"quality must be in 1..100, got {quality}")
     rgb = _as_rgb(image)
-    u8 = np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
-    kwargs: dict[str, int] = {"quality": int(quality)}
-    if subsampling is not None:
-        kwargs["subsampling"] = int(subsampling)
-    buf = io.BytesIO()
-    Image.fromarray(u8, mode="RGB").save(buf, format="JPEG", **kwargs)
-    buf.seek(0)
-    with Image.open(buf) as im:
-        resaved = np.asarray(im.convert("RGB"), dtype=np.float64)
+    u8 = to_uint8(rgb)
+    resaved = jpeg_round_trip(u8, int(quality), subsampling=subsampling).astype(np.float64)
     diff = np.abs(u8.astype(np.float64) - resaved).mean(axis=2) / 255.0
     if smooth > 1:
         diff = ndimage.uniform_filter(diff, size=int(smooth), mode="reflect")
