@@ -3,10 +3,10 @@
 Like ``data/val-unseen`` (scripts/build_benchmarks.py) but from 6 *other* simulated camera
 models (``--camera-seed``, default 102; training uses seed 0, val-unseen 101) and its own
 forgeries (``--seed``): splicing and generative-like edits, PNG- and JPEG-sourced, 12 forged
-+ 12 pristine 384 x 384 images each. Used in session 8 to settle the image-score quantile
++ 12 pristine 384 x 384 images each. It settled the image-score quantile
 (docs/BENCHMARKS.md); never a test set.
 
-    python scripts/build_extra_validation.py --out data/val-unseen2
+    python experiments/build_extra_validation.py --out data/val-unseen2
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Experiment (session 4): log local-energy embeddings scored by a blind, trimmed Gaussian.
+"""Experiment: log local-energy embeddings scored by a blind, trimmed Gaussian.
 
 Why: on unseen cameras the per-position Gaussians over raw activations trail a plain
 noise-level statistic. This script asks whether the *local log-variance* of each channel
@@ -7,8 +7,8 @@ noise-level statistic. This script asks whether the *local log-variance* of each
 Gaussian on the image itself localizes better. It prints the mean pixel AUC per benchmark
 set for each feature family, next to the residual-variance baseline.
 
-Usage: python scripts/energy_features.py DETECTOR.safetensors [--window W] [--bench DIR]
-Findings: docs/BENCHMARKS.md, "Local log-energy features" (session 4).
+Usage: python experiments/energy_features.py DETECTOR.safetensors [--window W] [--bench DIR]
+Findings: docs/BENCHMARKS.md, "What was tried".
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def log_energy(maps: np.ndarray, window: int) -> np.ndarray:
 def _score_with_fit(features: np.ndarray, sub: np.ndarray, trim: float = 0.2,
                     refits: int = 2) -> np.ndarray:
     """Squared distances of every pixel to a trimmed Gaussian fitted on the ``sub`` samples
-    (session 4's recipe; the package's ``trimmed_mahalanobis`` scores the samples it fits)."""
+    (this experiment's recipe; the package's ``trimmed_mahalanobis`` scores the samples it fits)."""
     dim = features.shape[0]
     x = sub.reshape(dim, -1).T.astype(np.float64)
     keep = np.ones(len(x), bool)

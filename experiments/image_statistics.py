@@ -6,7 +6,7 @@ This scores every forged and pristine image of each set once and reports the det
 AUC that each candidate statistic would give, so a change of statistic can be chosen on
 validation sets (never the test sets).
 
-    python scripts/image_statistics.py src/noisead/weights/default.safetensors reference \
+    python experiments/image_statistics.py src/noisead/weights/default.safetensors reference \
         data/val-unseen/splice-png data/val-unseen/generative-png
 """
 

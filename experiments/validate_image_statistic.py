@@ -1,4 +1,4 @@
-"""The validation that chose how the image score summarises the map (session 7).
+"""The validation that chose how the image score summarises the map.
 
 A forged region is a compact blob of high scores; the high scores of a pristine image are
 mostly scattered texture. So a statistic of a *smoothed* map may separate forged from
@@ -14,10 +14,10 @@ splice-png; data/val-unseen generative-jpeg, generative-png, splice-jpeg, splice
 
 With ``--subtract-median``, each statistic is also computed less the median of the
 smoothed map (a per-image baseline, in case recompression or resizing shifts a whole
-map; session 8: it did not help, see docs/BENCHMARKS.md); ``--scales`` adds resized
+map; it did not help, see docs/BENCHMARKS.md); ``--scales`` adds resized
 conditions (printed as ``x0.9`` etc. in the first field).
 
-    python scripts/validate_image_statistic.py [--model default] [--mode reference]
+    python experiments/validate_image_statistic.py [--model default] [--mode reference]
         [--qualities none,95,90] [--scales 0.9,1.1] [--subtract-median]
         [--roots data/val,data/val-unseen]
 """

@@ -1,4 +1,4 @@
-"""The validation that chose the JPEG image-score settings (session 6).
+"""The validation that chose the JPEG image-score settings.
 
 Detection AUC (0.99 quantile of the map, forged against pristine) on every validation
 benchmark (never the test split), clean and recompressed at quality 95 and 90, of the map
@@ -7,7 +7,7 @@ weights k. Prints: quality (None = clean), b, k, the mean over the six folders, 
 folder's figure (data/val generative-png, splice-png; data/val-unseen generative-jpeg,
 generative-png, splice-jpeg, splice-png).
 
-    python scripts/validate_jpeg_image_score.py
+    python experiments/validate_jpeg_image_score.py
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The validation that chose how the JPEG lattice evidence is fused (session 6).
+"""The validation that chose how the JPEG lattice evidence is fused.
 
 For every forged and pristine image of the validation benchmarks (never the test split),
 clean and after an aligned JPEG recompression, it compares the blind noise statistics alone
@@ -7,13 +7,12 @@ maximum; ``b`` > 0 also lowers the noise statistics by ``b`` times the host evid
 pixel AUC, best-threshold MCC, and image-level detection AUC (0.99 quantile of the map,
 forged against pristine). Means over the benchmark folders.
 
-    python scripts/validate_jpeg_traces.py data/val data/val-unseen --discounts 0,0.25,0.5
+    python experiments/validate_jpeg_traces.py data/val data/val-unseen --discounts 0,0.25,0.5
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +23,13 @@ from tqdm import tqdm
 from noisead.anomaly.evidence.jpeg_lattice import lattice_evidence
 from noisead.anomaly.noise_statistics import noise_statistics_map
 from noisead.evaluate.metrics import best_threshold_scores, pixel_auc
+from noisead.io.jpeg import jpeg_round_trip
 
 
 def recompress(u8: np.ndarray, condition: str) -> np.ndarray:
     if condition == "clean":
         return u8
-    buf = io.BytesIO()
-    Image.fromarray(u8).save(buf, "JPEG", quality=int(condition[1:]))
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return jpeg_round_trip(u8, int(condition[1:]), subsampling=None)
 
 
 def fused(z: np.ndarray | None, ns: np.ndarray, discount: float | None) -> np.ndarray:

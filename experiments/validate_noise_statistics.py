@@ -1,4 +1,4 @@
-"""Mean pixel AUC of the blind noise statistics on validation benchmarks (session 5).
+"""Mean pixel AUC of the blind noise statistics on validation benchmarks.
 
 Why: to choose how the noise level and noise spectrum statistics are combined, on the
 validation sets only (``data/val``: training cameras, real and simulated; ``data/val-unseen``:
@@ -7,7 +7,7 @@ pixel AUC over forged images of the level map, the spectrum map and their pixel-
 maximum (what the ``noise-level`` and ``noise-spectrum`` evidence sources fuse), and the
 seconds they took.
 
-Usage: python scripts/validate_noise_statistics.py data/val data/val-unseen
+Usage: python experiments/validate_noise_statistics.py data/val data/val-unseen
 """
 from __future__ import annotations
 
