@@ -1,7 +1,7 @@
 """Read and decode the next images in a background thread while the current one is analysed.
 
-In a batch run every image is first decoded (0.5-2 s for a 24 MP JPEG or PNG, on one
-core) and then analysed (tens of seconds, mostly in PyTorch's threads). Decoding happens
+In a batch run every image is first decoded (on one core) and then analysed (many times
+longer, mostly in PyTorch's threads). Decoding happens
 inside PIL's C code, which releases the GIL, so a background thread can decode image
 ``i + 1`` while image ``i`` is analysed, and the batch never waits for a decode except
 the first. ``depth`` bounds how many decoded images wait ahead (each is

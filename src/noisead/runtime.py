@@ -1,23 +1,22 @@
 """CPU runtime choices: bfloat16 where the processor does it natively, threads, allocator.
 
-bfloat16 autocast halves the work of the convolutions on CPUs with AMX or AVX-512 BF16
-(measured here: about 2-3x faster for DnCNN); elsewhere it is emulated and slower than
-float32 (10-20x on an AVX2-only CPU), so ``"auto"`` picks it only where the CPU flags say
-it is native (``amx_bf16`` or ``avx512_bf16``); ``NOISEAD_PRECISION=bf16|fp32`` overrides.
-Training takes it there; *scoring* takes it only for detectors validated in bfloat16
-(``resolve_precision(..., bf16_ok=False)``), because bfloat16 keeps 8 bits of mantissa
-and the camera traces a detector looks for are fainter than that (measured: the shipped
-model's heatmap AUC falls from 0.9999 to 0.51 on a synthetic splice).
+bfloat16 autocast cuts the work of the convolutions on CPUs with AMX or AVX-512 BF16;
+elsewhere it is emulated and far slower than float32, so ``"auto"`` picks it only where
+the CPU flags say it is native (``amx_bf16`` or ``avx512_bf16``);
+``NOISEAD_PRECISION=bf16|fp32`` overrides. Training takes it there; *scoring* takes it
+only for detectors validated in bfloat16 (``resolve_precision(..., bf16_ok=False)``),
+because bfloat16 keeps 8 bits of mantissa and the camera traces a detector looks for are
+fainter than that (docs/BENCHMARKS.md, "Measurements behind implementation choices").
 
 :func:`prepare_cpu` is called once before the first image is scored (threads:
 PyTorch already uses one thread per physical core, which is right for the convolutions;
 ``NOISEAD_THREADS=n`` sets another count, e.g. to leave a core free), and
 :func:`reuse_large_blocks` is held while the tiles of an image are processed:
 
-every tile allocates dozens of 50-150 MB activation maps. glibc serves blocks that large
-with a fresh ``mmap`` and unmaps them on free, so every convolution output is
-page-faulted and zeroed by the kernel again: measured here, a quarter of the extractor's
-time was system time. Raising glibc's mmap and trim thresholds (Linux/glibc only) keeps
+every tile allocates dozens of activation maps of tens to hundreds of MB. glibc serves
+blocks that large with a fresh ``mmap`` and unmaps them on free, so every convolution
+output is page-faulted and zeroed by the kernel again, and the extractor spends much of
+its time in the kernel. Raising glibc's mmap and trim thresholds (Linux/glibc only) keeps
 such blocks in the heap, where the next tile reuses them; on leaving, the thresholds go
 back to the values glibc itself settles on (32 MB / 64 MB) and ``malloc_trim`` returns
 the freed memory, so the peak is not held on to after scoring.
@@ -67,8 +66,8 @@ def resolve_precision(precision: str = "auto", *, bf16_ok: bool = True) -> str:
 
     ``bf16_ok=False`` is for computations known to lose accuracy in bfloat16: a detector's
     extractor, unless the detector was validated in bfloat16 (see
-    :mod:`noisead.anomaly.detector`: measured on the shipped model, bfloat16 activations
-    erase the faint noise traces the heatmap is made of).
+    :mod:`noisead.anomaly.detector`: bfloat16 activations erase the faint noise traces
+    the heatmap is made of).
     """
     if precision not in {"auto", "bf16", "fp32"}:
         raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
