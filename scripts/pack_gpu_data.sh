@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Pack the training data for scripts/train_gpu.sh into a folder small enough for a remote
-# GPU machine that takes at most 64 MiB (how session 3's GPU run was fed).
+# GPU machine that takes at most 64 MiB (what fed the GPU run of docs/BENCHMARKS.md).
 #
 # Real cameras: 384 x 384 top-left crops of every image, cut LOSSLESSLY with
 # `jpegtran -crop` (DCT coefficients untouched, EXIF kept, the 8x8 grid and the colour-filter

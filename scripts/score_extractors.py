@@ -7,9 +7,8 @@ statistics, no JPEG lattice; reference mode) and report its pixel AUC on the cle
 distances) on the unseen camera models themselves. Never reads the test sets.
 
 The training loss sees standardized fingerprints only, so a run's fingerprint scale is
-arbitrary and drifts (RMS 1.6 for the shipped extractor, 35 after 400 more steps in a
-pilot), and the detector's Gaussian fit fails on some scales (covariance not positive
-definite). Every DnCNN is therefore first rescaled to a unit-RMS fingerprint (its last
+arbitrary and drifts from run to run (docs/BENCHMARKS.md, "Training campaign"), and the
+detector's Gaussian fit fails on some scales (covariance not positive definite). Every DnCNN is therefore first rescaled to a unit-RMS fingerprint (its last
 convolution divided by the RMS over the pristine crops): the same network up to a scale.
 
     python scripts/score_extractors.py runs/pilots/p0/extractor.safetensors \
