@@ -37,7 +37,7 @@ test-fast: venv
 	$(PY) -m pytest -q -x --ignore=tests/serve/test_browser.py
 
 lint: venv
-	.venv/bin/ruff check src tests scripts benchmarks
+	.venv/bin/ruff check src tests scripts benchmarks experiments
 
 # --- data, training, evaluation (long; results go to docs/BENCHMARKS.md) ---------------
 
@@ -82,9 +82,9 @@ train-dncnn17: venv
 	  --model dncnn --init-from $(SHARED)/weights/dncnn_gray_awgn25.safetensors \
 	  --config configs/train_dncnn_default.json --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
 
-# Session 7: Restormer-tiny (2 levels, width 16) on two CPU cores, 45 + 40 minutes (run
-# twice: the second run resumes the first's checkpoint), then its detector (the refinement
-# block and the fingerprint as taps) and its test tables (docs/BENCHMARKS.md, session 7).
+# Restormer-tiny (2 levels, width 16) on two CPU cores (run it again to resume its
+# checkpoint), then its detector (the refinement block and the fingerprint as taps) and its
+# test tables (docs/BENCHMARKS.md, the comparison extractor).
 train-restormer: venv
 	$(NOISEAD) train-extractor $(SHARED)/cameras $(DATA)/simcams -o runs/restormer-tiny \
 	  --config configs/train_restormer_tiny.json --holdout $(HOLDOUT_REAL),$(HOLDOUT_SIM)
@@ -115,7 +115,7 @@ train-campaign-select: venv
 	    --data $(DATA) --sets splice-png,splice-jpeg,generative-png | tee $$run/selection.md; \
 	done
 
-# Session 3's GPU run: four extractors side by side on one GPU (scripts/train_gpu.sh).
+# Four extractors trained side by side on one GPU (scripts/train_gpu.sh).
 # gpu-data packs the training images losslessly into .gpu/ (under 64 MiB; needs jpegtran).
 gpu-data: venv
 	scripts/pack_gpu_data.sh $(SHARED) $(DATA)/simcams .gpu
