@@ -23,9 +23,9 @@ from noisead.data.datasets import ForgeryDataset
 from noisead.evaluate.config import EvalConfig
 from noisead.evaluate.methods import METHODS
 from noisead.evaluate.metrics import METRIC_KEYS
-from noisead.io import atomic_write_bytes
+from noisead.io import atomic_write_bytes, jsonable
 
-__all__ = ["ROWS_FILE", "clean_json", "detector_fingerprint", "read_rows", "setup_key",
+__all__ = ["ROWS_FILE", "detector_fingerprint", "read_rows", "setup_key",
            "write_rows"]
 
 ROWS_FILE = "rows.jsonl"
@@ -80,15 +80,6 @@ def setup_key(config: EvalConfig, dataset: ForgeryDataset, method: str,
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def clean_json(value: Any) -> Any:
-    """A value JSON can hold: NaN and infinities become ``null``, NumPy scalars Python ones."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, np.generic):
-        return clean_json(value.item())
-    return value
-
-
 def _restore(row: dict[str, Any]) -> dict[str, Any]:
     """A row read back from JSON: ``null`` metrics become NaN again."""
     for k in (*METRIC_KEYS, "score"):
@@ -129,6 +120,6 @@ def read_rows(path: Path) -> tuple[dict[tuple[str, str, str], dict[str, Any]], b
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """Rewrite ``path`` with ``rows``, one JSON object a line (atomically)."""
-    text = "".join(json.dumps({k: clean_json(v) for k, v in r.items()}, allow_nan=False)
+    text = "".join(json.dumps(jsonable(r), allow_nan=False)
                    + "\n" for r in rows)
     atomic_write_bytes(path, text.encode("utf-8"))

@@ -52,7 +52,6 @@ from noisead.evaluate.report import (
 )
 from noisead.evaluate.rows import (
     ROWS_FILE,
-    clean_json,
     detector_fingerprint,
     read_rows,
     setup_key,
@@ -60,7 +59,7 @@ from noisead.evaluate.rows import (
 )
 from noisead.evaluate.summary import summarize
 from noisead.infer import ImageTooSmallError, fingerprint_view, load_detector
-from noisead.io import atomic_write_bytes, ensure_writable_dir, save_json
+from noisead.io import atomic_write_bytes, ensure_writable_dir, jsonable, save_json
 
 __all__ = ["EvalConfig", "clean_summary", "evaluate", "format_markdown"]
 
@@ -209,8 +208,7 @@ def evaluate(dataset_root: str | Path | ForgeryDataset, out_dir: str | Path,
                                             examples if (s.name in figure_names
                                                          and c.name == roc_cond.name) else None)
                         cached[(c.name, m, s.name)] = row
-                        fh.write(json.dumps({k: clean_json(v) for k, v in row.items()},
-                                            allow_nan=False) + "\n")
+                        fh.write(json.dumps(jsonable(row), allow_nan=False) + "\n")
                         fh.flush()
                         bar.update(1)
     finally:
