@@ -10,7 +10,6 @@ web. An image the texture check refuses is counted apart: it is never flagged.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +21,8 @@ from PIL import Image
 
 from noisead.anomaly.detector import Detector
 from noisead.anomaly.score import Calibration
-from noisead.io import LoadedImage, load_image, to_uint8
+from noisead.io import LoadedImage, encode_png, load_image, to_uint8
+from noisead.io.jpeg import encode_jpeg
 from noisead.verdict import OperatingPoint
 
 
@@ -45,12 +45,10 @@ class PhotoCondition:
             if scale < 1.0:
                 im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
                                Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        if self.jpeg_quality is None:
-            im.save(buf, format="PNG")
-        else:
-            im.save(buf, format="JPEG", quality=self.jpeg_quality)
-        return load_image(buf.getvalue(), max_pixels=max_pixels)
+        u8 = np.asarray(im)
+        data = (encode_png(u8) if self.jpeg_quality is None else
+                encode_jpeg(u8, quality=self.jpeg_quality, subsampling=None))
+        return load_image(data, max_pixels=max_pixels)
 
 
 #: The conditions the operating point is measured under.
