@@ -31,7 +31,7 @@ from tqdm import tqdm
 from noisead.data.forge import object_like_mask, splice
 from noisead.evaluate.report import replace_doc_section
 from noisead.infer import analyze, load_detector
-from noisead.io import load_image
+from noisead.io import IMAGE_EXTENSIONS, load_image
 
 MODES = ("blind", "reference")
 
@@ -39,7 +39,7 @@ MODES = ("blind", "reference")
 def scene_images(simcams: Path, camera: str) -> list[Path]:
     """The rendered scenes of one simulated model, in name order."""
     files = sorted(p for p in (simcams / camera).iterdir()
-                   if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+                   if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise FileNotFoundError(f"no rendered scenes in {simcams / camera} (run `make data`)")
     return files
