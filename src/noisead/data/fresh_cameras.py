@@ -3,9 +3,9 @@
 Why: a fingerprint extractor that must work on camera models it never saw gains from
 seeing as many models as possible, and a fixed set of simulated cameras (24 folders) is
 soon learnt by heart. Rendering a small crop through a new simulated pipeline
-(:func:`noisead.data.simulate.render`) takes a few milliseconds, against most of a second
-for a training step on a CPU, so every batch can bring camera models that no batch had
-before: an unlimited supply of labelled "cameras" at almost no cost.
+(:func:`noisead.data.simulate.render`) costs a small fraction of a training step on a
+CPU, so every batch can bring camera models that no batch had before: an unlimited supply
+of labelled "cameras" at almost no cost.
 
 :class:`FreshCameraSampler` draws a batch as :class:`~noisead.data.patches.PatchPairSampler`
 does (models x images x positions, Noiseprint's pairing), with a share of the batch's

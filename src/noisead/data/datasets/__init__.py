@@ -93,46 +93,11 @@ list), :mod:`~noisead.data.datasets.listing` (folders), :mod:`~noisead.data.data
 (one per layout) and :mod:`~noisead.data.datasets.dispatch` (choosing the reader).
 """
 
-from noisead.data.datasets.dispatch import DATASET_KINDS, detect_kind, open_dataset
-from noisead.data.datasets.readers import (
-    read_casia2,
-    read_columbia,
-    read_dso1,
-    read_folder,
-    read_imdlbenco,
-    read_korus,
-)
-from noisead.data.datasets.samples import (
-    MASK_COLUMBIA_GREEN,
-    MASK_CONVENTIONS,
-    MASK_INVERTED,
-    MASK_NONE,
-    MASK_NONZERO,
-    MASK_THRESHOLD,
-    ForgeryDataset,
-    Sample,
-    binarize_mask,
-)
+# Each module lists its public names in __all__; the package re-exports them all.
+from noisead.data.datasets import dispatch, readers, samples
+from noisead.data.datasets.dispatch import *  # noqa: F403
+from noisead.data.datasets.readers import *  # noqa: F403
+from noisead.data.datasets.samples import *  # noqa: F403
 from noisead.io import IMAGE_EXTENSIONS
 
-__all__ = [
-    "IMAGE_EXTENSIONS",
-    "MASK_COLUMBIA_GREEN",
-    "MASK_CONVENTIONS",
-    "MASK_INVERTED",
-    "MASK_NONE",
-    "MASK_NONZERO",
-    "MASK_THRESHOLD",
-    "DATASET_KINDS",
-    "ForgeryDataset",
-    "Sample",
-    "binarize_mask",
-    "detect_kind",
-    "open_dataset",
-    "read_casia2",
-    "read_columbia",
-    "read_dso1",
-    "read_folder",
-    "read_imdlbenco",
-    "read_korus",
-]
+__all__ = ["IMAGE_EXTENSIONS", *samples.__all__, *readers.__all__, *dispatch.__all__]

@@ -34,52 +34,17 @@ derives every random stream from ``SeedSequence([seed, ...])``, so the same seed
 byte-identical files whatever the number of worker processes.
 
 One module a job: :mod:`~noisead.data.simulate.spec` (the model), :mod:`~.stages` (the
-pipeline's stages), :mod:`~.render` (one photograph), :mod:`~.draw` (random models) and
-:mod:`~.folders` (whole folders); JPEG tables and encoding are :mod:`noisead.io.jpeg`'s.
+pipeline's stages), :mod:`~.photograph` (one photograph, :func:`render`), :mod:`~.draw`
+(random models) and :mod:`~.folders` (whole folders); JPEG tables and encoding are
+:mod:`noisead.io.jpeg`'s.
 """
 
-from noisead.data.simulate.draw import random_camera_model
-from noisead.data.simulate.folders import simulate_cameras
-from noisead.data.simulate.render import render
-from noisead.data.simulate.spec import (
-    CFA_PATTERNS,
-    DEMOSAIC_METHODS,
-    OUTPUTS,
-    SUBSAMPLINGS,
-    TONE_CURVES,
-    CameraModelSpec,
-)
-from noisead.data.simulate.stages import (
-    add_sensor_noise,
-    apply_tone,
-    cfa_channel_map,
-    demosaic,
-    denoise,
-    downscale_scene,
-    linearize,
-    mosaic,
-    prnu_pattern,
-    unsharp_mask,
-)
+# Each module lists its public names in __all__; the package re-exports them all.
+from noisead.data.simulate import draw, folders, photograph, spec, stages
+from noisead.data.simulate.draw import *  # noqa: F403
+from noisead.data.simulate.folders import *  # noqa: F403
+from noisead.data.simulate.photograph import *  # noqa: F403
+from noisead.data.simulate.spec import *  # noqa: F403
+from noisead.data.simulate.stages import *  # noqa: F403
 
-__all__ = [
-    "CFA_PATTERNS",
-    "DEMOSAIC_METHODS",
-    "OUTPUTS",
-    "SUBSAMPLINGS",
-    "TONE_CURVES",
-    "CameraModelSpec",
-    "add_sensor_noise",
-    "apply_tone",
-    "cfa_channel_map",
-    "demosaic",
-    "denoise",
-    "downscale_scene",
-    "linearize",
-    "mosaic",
-    "prnu_pattern",
-    "random_camera_model",
-    "render",
-    "simulate_cameras",
-    "unsharp_mask",
-]
+__all__ = [*spec.__all__, *stages.__all__, *photograph.__all__, *draw.__all__, *folders.__all__]

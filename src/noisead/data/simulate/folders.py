@@ -13,7 +13,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from noisead.data.simulate.draw import draw_models
-from noisead.data.simulate.render import render
+from noisead.data.simulate.photograph import render
 from noisead.data.simulate.spec import CameraModelSpec
 from noisead.data.simulate.stages import downscale_scene
 from noisead.io import IMAGE_EXTENSIONS, PNG_SMALL, atomic_write_bytes, encode_png, to_uint8
