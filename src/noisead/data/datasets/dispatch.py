@@ -4,27 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from noisead.data.datasets import readers
 from noisead.data.datasets.listing import child_dir, list_images
-from noisead.data.datasets.readers import (
-    CASIA_GT_DIRS,
-    read_casia2,
-    read_columbia,
-    read_dso1,
-    read_folder,
-    read_imdlbenco,
-    read_korus,
-)
+from noisead.data.datasets.readers import CASIA_GT_DIRS
 from noisead.data.datasets.samples import ForgeryDataset
 
 __all__ = ["DATASET_KINDS", "detect_kind", "open_dataset"]
 
 _READERS = {
-    "folder": read_folder,
-    "dso1": read_dso1,
-    "columbia": read_columbia,
-    "casia2": read_casia2,
-    "korus": read_korus,
-    "imdlbenco": read_imdlbenco,
+    "folder": readers.read_folder,
+    "dso1": readers.read_dso1,
+    "columbia": readers.read_columbia,
+    "casia2": readers.read_casia2,
+    "korus": readers.read_korus,
+    "imdlbenco": readers.read_imdlbenco,
 }
 DATASET_KINDS: tuple[str, ...] = tuple(_READERS)
 

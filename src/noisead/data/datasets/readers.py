@@ -19,7 +19,6 @@ from noisead.data.datasets.listing import (
 from noisead.data.datasets.samples import (
     MASK_COLUMBIA_GREEN,
     MASK_INVERTED,
-    MASK_NONE,
     MASK_NONZERO,
     MASK_THRESHOLD,
     ForgeryDataset,
@@ -232,7 +231,7 @@ def read_imdlbenco(json_path: Path) -> ForgeryDataset:
             continue
         name = sample_name(base.resolve(), image)
         if mask is None:
-            samples.append(Sample(image, None, name, False, MASK_NONE))
+            samples.extend(pristine_samples(base.resolve(), [image]))
         else:
             samples.append(Sample(image, mask, name, True, lossless_or_jpeg(mask)))
     if not samples:
