@@ -8,8 +8,9 @@ distances) on the unseen camera models themselves. Never reads the test sets.
 
 The training loss sees standardized fingerprints only, so a run's fingerprint scale is
 arbitrary and drifts from run to run (docs/BENCHMARKS.md, "Training campaign"), and the
-detector's Gaussian fit fails on some scales (covariance not positive definite). Every DnCNN is therefore first rescaled to a unit-RMS fingerprint (its last
-convolution divided by the RMS over the pristine crops): the same network up to a scale.
+detector's Gaussian fit fails on some scales (covariance not positive definite). Every
+DnCNN is therefore first rescaled to a unit-RMS fingerprint (its last convolution divided
+by the RMS over the pristine crops): the same network up to a scale.
 
     python scripts/score_extractors.py runs/pilots/p0/extractor.safetensors \
         runs/shipped-extractor.safetensors --json runs/pilots/scores.jsonl
