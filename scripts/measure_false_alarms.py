@@ -37,6 +37,7 @@ from noisead.evaluate.false_alarms import (
 from noisead.evaluate.rows import detector_fingerprint
 from noisead.infer import WEIGHTS_DIR, analyze, load_detector
 from noisead.io import LoadedImage
+from noisead.models.registry import current_commit
 
 
 def photo_pools(shared: Path, data: Path, holdout: set[str], fit_per_camera: int,
@@ -108,7 +109,9 @@ def main() -> None:
         replace_section(args.doc, SECTION, decision_markdown(fit, mode, sys.argv[1:]))
     if args.write:
         apply_decision(detector, mode, fit)
-        detector.info["decision"][mode]["measurement"]["statistic_key"] = key
+        detector.info["decision"][mode]["measurement"].update(
+            statistic_key=key, commit=current_commit(),
+            command="python scripts/measure_false_alarms.py " + " ".join(sys.argv[1:]))
         path = (Path(args.model) if Path(args.model).suffix == ".safetensors"
                 else WEIGHTS_DIR / f"{args.model}.safetensors")
         detector.save(path)

@@ -23,7 +23,7 @@ def test_flagged_only_at_or_above_the_operating_threshold() -> None:
 def test_flagged_text_states_the_false_alarm_rate() -> None:
     text = decide(0.999, JUDGEABLE, POINT).text
     assert text.startswith("Flagged")
-    assert "about 1 in 59 untouched photos score this high (1 of 59" in text
+    assert "threshold 0.995, which about 1 in 59 untouched photos reach (1 of 59" in text
     assert "at 95% confidence" in text
 
 
@@ -53,7 +53,7 @@ def test_upper_bound_is_clopper_pearson(k: int, n: int) -> None:
 
 def test_zero_false_alarms_phrase() -> None:
     phrase = OperatingPoint(0.99, 0, 59, "x").phrase()
-    assert phrase.startswith("none of 59 untouched photos") and "at most 5.0%" in phrase
+    assert phrase.startswith("none of 59 untouched photos reached") and "at most 5.0%" in phrase
 
 
 def test_held_out_measurement_is_stated_beside_the_rate() -> None:

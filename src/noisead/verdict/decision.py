@@ -59,26 +59,30 @@ class OperatingPoint:
         return _upper_bound(self.false_alarms, self.pristine_images)
 
     def phrase(self) -> str:
-        """How often untouched photos reach the threshold, in words.
+        """How often untouched photos reach the threshold, in words, to follow "which".
 
         Examples:
             >>> point = OperatingPoint(0.99, 2, 246, "validation photos", (2, 175))
             >>> print(point.phrase().replace("; ", ";\\n"))
-            about 1 in 123 untouched photos score this high (2 of 246;
+            about 1 in 123 untouched photos reach (2 of 246;
             at most 2.5% at 95% confidence;
             on cameras the model never saw, 2 of 175)
+            >>> OperatingPoint(0.99, 0, 59, "validation photos").phrase()
+            'none of 59 untouched photos reached (at most 5.0% at 95% confidence)'
         """
         k, n = self.false_alarms, self.pristine_images
         if not self.measured:
             return (f"about {_one_in(self.rate)} untouched photos of the calibration cameras "
-                    "score this high (not measured on other cameras)")
-        head = (f"none of {n} untouched photos scored this high" if k == 0 else
-                f"about {_one_in(self.rate)} untouched photos score this high ({k} of {n}")
-        detail = f"at most {_percent(self.rate_upper)} at 95% confidence"
-        text = f"{head} ({detail}" if k == 0 else f"{head}; {detail}"
+                    "reach (not measured on other cameras)")
+        details = [f"at most {_percent(self.rate_upper)} at 95% confidence"]
+        if k:
+            details.insert(0, f"{k} of {n}")
         if self.held_out is not None:
-            text += f"; on cameras the model never saw, {self.held_out[0]} of {self.held_out[1]}"
-        return text + ")"
+            details.append(f"on cameras the model never saw, {self.held_out[0]} of "
+                           f"{self.held_out[1]}")
+        head = (f"none of {n} untouched photos reached" if k == 0 else
+                f"about {_one_in(self.rate)} untouched photos reach")
+        return f"{head} ({'; '.join(details)})"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rate": round(self.rate, 6),
@@ -149,7 +153,7 @@ def decide(score: float | None, texture: TextureCheck, point: OperatingPoint = N
         'flagged'
         >>> decide(0.5, ok).decision.value
         'not flagged'
-        >>> decide(0.999, TextureCheck(False, 0.0, "the image is flat")).decision.value
+        >>> decide(0.999, TextureCheck(False, 0, "the image is flat")).decision.value
         'not enough texture to judge'
     """
     if not texture.judgeable or score is None or not math.isfinite(score):
@@ -159,10 +163,10 @@ def decide(score: float | None, texture: TextureCheck, point: OperatingPoint = N
     if score >= point.threshold:
         return Verdict(Decision.FLAGGED, score, point,
                        f"Flagged: score {score:.3f} reaches the decision threshold "
-                       f"{point.threshold:.3f}; {point.phrase()}. A score is evidence, "
+                       f"{point.threshold:.3f}, which {point.phrase()}. A score is evidence, "
                        "not proof: read the heatmap with the image.")
     text = (f"Not flagged: score {score:.3f} is below the decision threshold "
-            f"{point.threshold:.3f} ({point.phrase()}).")
+            f"{point.threshold:.3f}, which {point.phrase()}.")
     if caveat:
         text += (f" Weak evidence of authenticity: {caveat}; an edit, if any, was "
                  "recompressed when the file was saved.")
