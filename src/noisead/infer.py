@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from noisead.anomaly.backends import analysis_backend
 from noisead.anomaly.config import Mode
 from noisead.anomaly.detector import EVIDENCE, Detector
 from noisead.anomaly.score import threshold_mask
@@ -27,6 +28,7 @@ from noisead.io import (
     to_uint8,
 )
 from noisead.io.jpeg import estimate_jpeg_quality
+from noisead.runtime import analysis_device
 from noisead.verdict import TextureCheck, Verdict, check_texture, decide, operating_point_for
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -135,7 +137,8 @@ def load_detector(model: str | Path | None = None) -> Detector:
 def analyze(image: str | Path | np.ndarray | LoadedImage,
             detector: Detector | str | Path | None = None, *,
             mode: str | Mode | None = None, threshold: float | None = None,
-            max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Analysis:
+            max_pixels: int | None = DEFAULT_MAX_PIXELS, device: str | None = None,
+            backend: str | None = None) -> Analysis:
     """Localize tampering in one image.
 
     Args:
@@ -146,8 +149,14 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
             its own reference) or ``"reference"``; the model's default if None.
         threshold: on the calibrated heatmap; the model's default if None.
         max_pixels: refuse larger images (decompression bombs); None disables the cap.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (a GPU when there is
+            one); None: ``NOISEAD_DEVICE``, else the CPU (:func:`noisead.runtime.analysis_device`).
+        backend: what runs the extractor, ``"auto"``, ``"torch"`` or ``"onnx"``
+            (:mod:`noisead.anomaly.backends`); None: ``NOISEAD_BACKEND``, else ``"auto"``.
     """
     t0 = time.monotonic()
+    where = analysis_device(device)
+    backend = analysis_backend(backend)
     if not isinstance(detector, Detector):
         detector = load_detector(detector)
     notes: list[str] = []
@@ -165,7 +174,7 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
         raise ImageTooSmallError(f"image is {w}x{h} pixels; the analysis needs at least "
                                  f"{p}x{p} (one patch)")
     mode = mode or detector.config.mode
-    maps = detector.score_image(pixels, mode)
+    maps = detector.score_image(pixels, mode, device=where, backend=backend)
     pixel_cal, image_cal, same_mode = detector.calibrations_for(mode)
     if pixel_cal is None:
         raise ValueError("the detector has no calibration: fit it with fit_detector()")

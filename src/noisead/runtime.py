@@ -1,4 +1,4 @@
-"""CPU runtime choices: bfloat16 where the processor does it natively, threads, allocator.
+"""Runtime choices: bfloat16 where the processor does it natively, threads, allocator, device.
 
 bfloat16 autocast cuts the work of the convolutions on CPUs with AMX or AVX-512 BF16;
 elsewhere it is emulated and far slower than float32, so ``"auto"`` picks it only where
@@ -89,6 +89,13 @@ def autocast(precision: str) -> Iterator[None]:
         yield
 
 
+class DeviceUnavailableError(RuntimeError, ValueError):
+    """A device was asked for that this machine does not have, or a name that is no device.
+
+    A ``ValueError`` too, so that the command line reports it in one line (exit code 2).
+    """
+
+
 def resolve_device(device: str = "cpu", *, tf32: bool = False) -> torch.device:
     """``"auto"`` → the first CUDA GPU when there is one, else the CPU; other names pass
     through to :class:`torch.device` (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
@@ -99,16 +106,46 @@ def resolve_device(device: str = "cpu", *, tf32: bool = False) -> torch.device:
     riding on a large common activation. Our first GPU run, with TF32 on, ended with DnCNNs
     whose output no longer depended on the input at all; in float32 on the CPU the same
     weights still gave differences 13x smaller than a healthy model's.
+
+    Raises :class:`DeviceUnavailableError` for a CUDA device this machine does not have.
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise DeviceUnavailableError(f"unknown device {device!r}: use cpu, cuda, cuda:N "
+                                     "or auto") from e
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU")
+            raise DeviceUnavailableError(
+                f"device {device!r} asked for, but PyTorch sees no CUDA GPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"device {device!r} asked for, but PyTorch sees "
+                f"{torch.cuda.device_count()} CUDA GPU(s)")
         torch.backends.cudnn.allow_tf32 = tf32
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: pick the fastest kernels
+    return dev
+
+
+#: What an analysis may run on (``noisead analyze --device``).
+ANALYSIS_DEVICES = ("cpu", "cuda", "cuda:N", "auto")
+
+
+def analysis_device(device: str | None = None) -> torch.device:
+    """The device an analysis runs on: ``device``, else ``NOISEAD_DEVICE``, else the CPU.
+
+    ``"auto"`` takes the first CUDA GPU when there is one. TF32 stays off (see
+    :func:`resolve_device`): the traces scored are fainter than its rounding. Only the CPU
+    and CUDA are offered; anything else raises :class:`DeviceUnavailableError`.
+    """
+    name = device or os.environ.get("NOISEAD_DEVICE") or "cpu"
+    dev = resolve_device(name)
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceUnavailableError(f"an analysis runs on {', '.join(ANALYSIS_DEVICES)}; "
+                                     f"not on {name!r}")
     return dev
 
 

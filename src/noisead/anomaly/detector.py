@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from noisead.anomaly.backends import ExtractorRunner, TorchRunner, select_runner
 from noisead.anomaly.config import MODES, DetectorConfig, Mode
 from noisead.anomaly.embed import blocks_from_maps, concat_maps, forward_with_taps
 from noisead.anomaly.evidence import EVIDENCE
 from noisead.anomaly.fusion import fuse
-from noisead.anomaly.gaussian import GaussianModel
+from noisead.anomaly.gaussian import GaussianModel, phase_classes
 from noisead.anomaly.modes import SCORERS, Canvas
 from noisead.anomaly.persistence import read_detector, save_detector
 from noisead.anomaly.score import Calibration, region_quantile, smooth, two_sided_deviation
@@ -144,26 +145,54 @@ class Detector:
             yield t, emb[0, :, halo:halo + h, halo:halo + w], fp[0, 0, halo:halo + h,
                                                                    halo:halo + w]
 
-    def embed_blocks(self, source: TileSource, t: Tile, dtype: torch.dtype = torch.float32
+    def runner(self, device: str | torch.device = "cpu", backend: str = "torch"
+               ) -> ExtractorRunner:
+        """What runs the extractor on ``device`` with ``backend`` (see
+        :mod:`noisead.anomaly.backends`); ``"torch"`` on the CPU is the extractor itself."""
+        return select_runner(self.extractor, self.taps, device=torch.device(device),
+                             backend=backend, precision=self.precision)
+
+    def embed_blocks(self, source: TileSource, t: Tile, dtype: torch.dtype = torch.float32,
+                     runner: ExtractorRunner | None = None, center: bool = False
                      ) -> tuple[torch.Tensor, np.ndarray]:
-        """(phase blocks ``position_period² x n x D``, fingerprint h x w) of tile ``t``."""
-        output, maps = forward_with_taps(self.extractor, source.tile(t), self.taps,
-                                         precision=self.precision)
+        """(phase blocks ``position_period² x n x D``, fingerprint h x w) of tile ``t``.
+
+        The blocks are on the ``runner``'s device (default: PyTorch on the CPU), the
+        fingerprint a NumPy array. ``center``: each block minus the reference Gaussian's
+        mean of its phase class, in the same pass that lays the blocks out (the values
+        of ``blocks - mean``, without a second pass over them).
+        """
+        runner = runner or TorchRunner(self.extractor, self.taps, self.precision)
+        output, maps = runner(source.tile(t))
         halo, h, w = self.halo, t.y1 - t.y0, t.x1 - t.x0
+        means = None
+        if center and self.gaussian is not None:
+            classes = phase_classes(self.config.position_period, (t.y0, t.x0))
+            means = self.gaussian.mean[classes].to(output.device)
         blocks = blocks_from_maps(maps, self.taps, (halo, halo, h, w),
                                   self.config.position_period,
-                                  channel_index=self.channel_index, dtype=dtype)
-        fp = output[0, :, halo:halo + h, halo:halo + w].mean(0)
-        return blocks, fp.numpy()
+                                  channel_index=self.channel_index, dtype=dtype, center=means)
+        fp = output[0, :, halo:halo + h, halo:halo + w]
+        # one channel (DnCNN): the channel itself, which is what its mean is, bit for bit
+        fp = fp[0] if fp.shape[0] == 1 else fp.mean(0)
+        return blocks, fp.cpu().numpy()
 
     # -- scoring -------------------------------------------------------------------
-    def score_image(self, image: np.ndarray, mode: str | None = None) -> ScoreMaps:
-        """The raw anomaly map and the fingerprint of an H x W x 3 float image."""
+    def score_image(self, image: np.ndarray, mode: str | None = None, *,
+                    device: str | torch.device = "cpu", backend: str = "torch") -> ScoreMaps:
+        """The raw anomaly map and the fingerprint of an H x W x 3 float image.
+
+        ``device`` and ``backend`` say where the extractor runs (and, on a GPU, the
+        Gaussians' scoring: :mod:`noisead.anomaly.backends`). The default, PyTorch on the
+        CPU, is the reference that fitting and calibration use; ``analyze()`` asks for
+        ``"auto"``.
+        """
         mode = mode or self.config.mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         prepare_cpu()
-        canvas = Canvas(image, self.halo, self.config.tile, self.config.position_period)
+        canvas = Canvas(image, self.halo, self.config.tile, self.config.position_period,
+                        self.runner(device, backend))
         with reuse_large_blocks():
             SCORERS[Mode(mode)](self, canvas)
         smoothed = smooth(canvas.distances, self.config.smoothing_sigma)

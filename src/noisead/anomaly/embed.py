@@ -80,19 +80,26 @@ def concat_maps(maps: dict[str, Tensor], taps: Sequence[str], *,
 def blocks_from_maps(maps: dict[str, Tensor], taps: Sequence[str],
                      window: tuple[int, int, int, int], period: int, *,
                      channel_index: Tensor | None = None,
-                     dtype: torch.dtype = torch.float32) -> Tensor:
+                     dtype: torch.dtype = torch.float32,
+                     center: Tensor | None = None) -> Tensor:
     """The embedding of ``window`` (y, x, h, w of batch item 0) as phase blocks.
 
     Returns ``period² x (h·w/period²) x D`` in ``dtype``, the layout of
-    :func:`noisead.anomaly.gaussian.to_blocks`. When every tap has the same size (DnCNN)
-    the taps are written straight into the blocks — one copy, no full-size D-channel
-    concatenation; otherwise the maps are concatenated (and upsampled) first.
+    :func:`noisead.anomaly.gaussian.to_blocks`, on the maps' device. When every tap has the
+    same size (DnCNN) the taps are written straight into the blocks — one copy, no
+    full-size D-channel concatenation; otherwise the maps are concatenated (and upsampled)
+    first. ``center`` (``period² x D``, one row per block) is subtracted in float32 as the
+    blocks are laid out, in the same pass; the result is then rounded to ``dtype``.
     """
     y, x, h, w = window
     ordered = [maps[t] for t in taps]
+    p = period
     if len({tuple(m.shape[-2:]) for m in ordered}) > 1:
         full = concat_maps(maps, taps, channel_index=channel_index)
-        return to_blocks(full[0, :, y:y + h, x:x + w], period).to(dtype)
+        blocks = to_blocks(full[0, :, y:y + h, x:x + w], period)
+        if center is not None:
+            blocks -= center[:, None, :]
+        return blocks.to(dtype)
     parts = []
     offset = 0
     for m in ordered:
@@ -106,13 +113,15 @@ def blocks_from_maps(maps: dict[str, Tensor], taps: Sequence[str],
             m = m.index_select(0, sel.to(m.device))
         parts.append(m[:, y:y + h, x:x + w])
     d = sum(m.shape[0] for m in parts)
-    p = period
-    out = torch.empty(p, p, h // p, w // p, d, dtype=dtype)
+    out = torch.empty(p, p, h // p, w // p, d, dtype=dtype, device=parts[0].device)
+    means = None if center is None else center.float().view(p, p, 1, 1, d)
     offset = 0
     for m in parts:
         c = m.shape[0]
-        out[..., offset:offset + c].copy_(
-            m.reshape(c, h // p, p, w // p, p).permute(2, 4, 1, 3, 0))
+        laid_out = m.reshape(c, h // p, p, w // p, p).permute(2, 4, 1, 3, 0)
+        if means is None:
+            out[..., offset:offset + c].copy_(laid_out)
+        else:  # computed in float32, rounded once to ``dtype`` as it is stored
+            torch.sub(laid_out, means[..., offset:offset + c], out=out[..., offset:offset + c])
         offset += c
     return out.view(p * p, -1, d)
-

@@ -150,6 +150,7 @@ class StreamingGaussian:
         if d != self.dim:
             raise ValueError(f"blocks must be K x n x {self.dim}, got {tuple(blocks.shape)}")
         if weights is not None:
+            weights = weights.to(blocks.device)
             kept = weights.sum(1)
             most = int(kept.max())
             if most == 0:
@@ -165,7 +166,8 @@ class StreamingGaussian:
         parts = [self._scatter(blocks[a:a + step],
                                None if weights is None else weights[a:a + step])
                  for a in range(0, k_all, step)]
-        cnt, total, outer = (torch.cat(z) for z in zip(*parts, strict=True))
+        # the sums live on the CPU, whatever device the blocks are on
+        cnt, total, outer = (torch.cat(z).cpu() for z in zip(*parts, strict=True))
         if classes.numel() == self.n_classes and bool(
                 (classes.sort().values == torch.arange(self.n_classes)).all()):
             inv = torch.argsort(classes)  # a permutation of all classes: plain adds
@@ -183,7 +185,8 @@ class StreamingGaussian:
         if weights is not None and bool(weights.all()):
             weights = None
         if weights is None:
-            cnt = torch.full((blocks.shape[0],), float(blocks.shape[1]), dtype=torch.float64)
+            cnt = torch.full((blocks.shape[0],), float(blocks.shape[1]), dtype=torch.float64,
+                             device=blocks.device)
             c = blocks.mean(1, dtype=torch.float32)
             xc = blocks - c[:, None, :]  # float32 whatever the cache's dtype: one pass
         else:
@@ -295,16 +298,23 @@ class GaussianModel:
             inv = torch.linalg.inv(w)
             return (inv @ inv.transpose(-1, -2)).float()
 
-    def score_blocks(self, blocks: Tensor, classes: Tensor) -> Tensor:
+    def score_blocks(self, blocks: Tensor, classes: Tensor, *, centered: bool = False
+                     ) -> Tensor:
         """``K x n`` squared distances of phase blocks (``K x n x D``), row k of class
-        ``classes[k]``: one batched product ``(x - mean) W^T`` over all classes."""
+        ``classes[k]``: one batched product ``(x - mean) W^T`` over all classes, on the
+        blocks' device. ``centered``: the blocks already are ``x - mean``."""
         k_all, n, d = blocks.shape
-        out = torch.empty(k_all, n, dtype=torch.float32)
-        mean = self.mean[classes]
-        wt = self.whitener[classes].transpose(1, 2)
+        device = blocks.device
+        out = torch.empty(k_all, n, dtype=torch.float32, device=device)
+        classes = classes.to(device)
+        mean = self.mean.to(device)[classes]
+        wt = self.whitener.to(device)[classes].transpose(1, 2)
         step = _class_chunk(n, d)
         for a in range(0, k_all, step):
-            x = blocks[a:a + step] - mean[a:a + step, None, :]  # float32, one pass
+            if centered:
+                x = blocks[a:a + step]
+            else:
+                x = blocks[a:a + step] - mean[a:a + step, None, :]  # float32, one pass
             z = torch.bmm(x, wt[a:a + step])
             out[a:a + step] = torch.linalg.vector_norm(z, dim=2).square_()
         return out

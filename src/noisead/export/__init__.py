@@ -4,6 +4,6 @@ Only the network moves: the detector's statistics (Gaussians, calibrations) stay
 safetensors file, and noisead's own code applies them to the exported network's outputs.
 """
 
-from noisead.export.onnx import OnnxExtractor, export_onnx
+from noisead.export.onnx import OnnxExtractor, export_onnx, onnx_bytes
 
-__all__ = ["OnnxExtractor", "export_onnx"]
+__all__ = ["OnnxExtractor", "export_onnx", "onnx_bytes"]

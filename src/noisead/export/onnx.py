@@ -50,6 +50,31 @@ def output_names(taps: Sequence[str]) -> list[str]:
     return ["fingerprint", *[f"tap:{t}" for t in taps]]
 
 
+def onnx_bytes(extractor: nn.Module, taps: Sequence[str], sample_size: int = 64) -> bytes:
+    """``extractor`` with its ``taps`` as a serialized ONNX graph (nothing is written).
+
+    The graph runs in float32 whatever the extractor's parameters are, and the extractor
+    itself is left as it was (a copy is exported: no hook stays behind on it).
+    """
+    import copy
+    import io
+    import warnings
+
+    model = TappedExtractor(copy.deepcopy(extractor).float().cpu().eval(), taps).eval()
+    sample = torch.rand(1, 3, sample_size, sample_size)
+    names = output_names(taps)
+    dynamic = {"image": {0: "batch", 2: "height", 3: "width"},
+               **{n: {0: "batch", 2: "height", 3: "width"} for n in names}}
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter is the one that takes these plain CNNs with dynamic
+        # spatial axes as they are; its deprecation notice says nothing about the graph
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (sample,), buf, input_names=["image"], output_names=names,
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+    return buf.getvalue()
+
+
 def export_onnx(extractor: nn.Module, taps: Sequence[str], path: str | Path,
                 sample_size: int = 64) -> Path:
     """Write ``extractor`` with its ``taps`` as an ONNX graph at ``path`` (atomically).
@@ -57,23 +82,12 @@ def export_onnx(extractor: nn.Module, taps: Sequence[str], path: str | Path,
     A JSON sidecar beside it records the taps and the output names, so a reader knows which
     output is which layer without parsing the graph.
     """
-    import copy
-    import io
-
     path = Path(path)
-    model = TappedExtractor(copy.deepcopy(extractor).float().eval(), taps).eval()
-    sample = torch.rand(1, 3, sample_size, sample_size)
-    names = output_names(taps)
-    dynamic = {"image": {0: "batch", 2: "height", 3: "width"},
-               **{n: {0: "batch", 2: "height", 3: "width"} for n in names}}
-    buf = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(model, (sample,), buf, input_names=["image"], output_names=names,
-                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, onnx_bytes(extractor, taps, sample_size))
     atomic_write_bytes(path.with_suffix(".json"), json.dumps(
-        {"kind": "onnx-extractor", "taps": list(taps), "outputs": names, "opset": OPSET,
-         "input": "image: N x 3 x H x W float32 RGB in [0, 1]"}, indent=2).encode())
+        {"kind": "onnx-extractor", "taps": list(taps), "outputs": output_names(taps),
+         "opset": OPSET, "input": "image: N x 3 x H x W float32 RGB in [0, 1]"},
+        indent=2).encode())
     return path
 
 
@@ -84,14 +98,17 @@ class OnnxExtractor:
     fingerprint and a dict of the tapped maps, as torch tensors.
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, model: str | Path | bytes, threads: int | None = None) -> None:
+        """``model``: an exported graph's file, or its bytes (:func:`onnx_bytes`);
+        ``threads``: ONNX Runtime's intra-op threads (None: its own choice)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options,
+        source = model if isinstance(model, bytes) else str(model)
+        self.session = ort.InferenceSession(source, options,
                                             providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
 

@@ -24,7 +24,7 @@ import torch
 from noisead.anomaly.gaussian import GaussianModel, StreamingGaussian, mask_to_blocks, phase_classes
 from noisead.anomaly.modes.canvas import Canvas, tile_distances
 from noisead.anomaly.score import smooth
-from noisead.anomaly.tiling import Tile, TileSource
+from noisead.anomaly.tiling import Tile
 from noisead.runtime import blind_cache_bytes
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 Cache = list[tuple[Tile, torch.Tensor]]
 
 
-def blind_blocks(detector: Detector, source: TileSource, t: Tile
+def blind_blocks(detector: Detector, canvas: Canvas, t: Tile
                  ) -> tuple[torch.Tensor, np.ndarray]:
     """Phase blocks for the blind cache: float16, centred on the reference means.
 
@@ -42,16 +42,14 @@ def blind_blocks(detector: Detector, source: TileSource, t: Tile
     extractor whose activations are a large fixed pattern (a periodic grid trace of +-250,
     say) with small variations around it would lose those variations to the rounding, and
     every distance would read zero. Subtracting the reference Gaussian's mean of each
-    block's phase class first leaves only the variations to round; the same shift applies
-    to the fit and to the scores, so the blind Gaussians and the distances are unchanged.
-    Without a reference fit the blocks stay float32.
+    block's phase class first (in float32, as the blocks are laid out) leaves only the
+    variations to round; the same shift applies to the fit and to the scores, so the blind
+    Gaussians and the distances are unchanged. Without a reference fit the blocks stay
+    float32. The blocks stay on the device of the canvas' runner.
     """
-    blocks, fingerprint = detector.embed_blocks(source, t, torch.float32)
     if detector.gaussian is None:
-        return blocks, fingerprint
-    classes = phase_classes(detector.config.position_period, (t.y0, t.x0))
-    blocks -= detector.gaussian.mean[classes][:, None, :]
-    return blocks.to(torch.float16), fingerprint
+        return detector.embed_blocks(canvas.source, t, torch.float32, canvas.runner)
+    return detector.embed_blocks(canvas.source, t, torch.float16, canvas.runner, center=True)
 
 
 def fit_blind(detector: Detector, stats: StreamingGaussian) -> GaussianModel:
@@ -132,7 +130,7 @@ def score_blind(detector: Detector, canvas: Canvas) -> None:
     cache: Cache = []
     keep: dict[Tile, torch.Tensor] = {}
     for t in fitted:
-        blocks, fingerprint = blind_blocks(detector, canvas.source, t)
+        blocks, fingerprint = blind_blocks(detector, canvas, t)
         canvas.put(canvas.fingerprint, t, fingerprint)
         cache.append((t, blocks))
         del blocks
@@ -166,7 +164,7 @@ def score_blind(detector: Detector, canvas: Canvas) -> None:
         if t not in fitted_set:
             # Rounded like the fitted tiles were: channels that are nearly constant
             # are exactly constant in float16, and the fit has learnt them so.
-            blocks, fingerprint = blind_blocks(detector, canvas.source, t)
+            blocks, fingerprint = blind_blocks(detector, canvas, t)
             canvas.put(canvas.fingerprint, t, fingerprint)
             canvas.put(canvas.distances, t, tile_distances(g, blocks, t, period))
             del blocks
