@@ -86,7 +86,8 @@ class TorchRunner:
 
 
 class OnnxRunner:
-    """The extractor exported to ONNX, run by ONNX Runtime on the CPU."""
+    """The extractor exported to ONNX (its taps channels-last), run by ONNX Runtime on the
+    CPU."""
 
     name = "onnx"
     device = torch.device("cpu")
@@ -95,7 +96,7 @@ class OnnxRunner:
         from noisead.export import OnnxExtractor
 
         self.threads = threads
-        self.session = OnnxExtractor(graph, threads=threads)
+        self.session = OnnxExtractor(graph, threads=threads, channels_last=True)
 
     def __call__(self, images: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return self.session(images)
@@ -218,13 +219,14 @@ def _graph(extractor: nn.Module, taps: tuple[str, ...], digest: str) -> bytes:
 
     folder = onnx_cache_dir()
     version = torch.__version__.split("+")[0]
-    path = None if folder is None else folder / f"{digest[:32]}-opset{OPSET}-torch{version}.onnx"
+    name = f"{digest[:32]}-nhwc-opset{OPSET}-torch{version}.onnx"
+    path = None if folder is None else folder / name
     if path is not None and path.is_file():
         graph = path.read_bytes()
         if _loads(graph):
             return graph
         log.info("exported graph %s does not load: exporting it again", path)
-    graph = onnx_bytes(extractor, taps)
+    graph = onnx_bytes(extractor, taps, channels_last=True)
     if path is not None:
         from noisead.io import atomic_write_bytes
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from noisead.anomaly.filters import box_mean, correlate
+
 __all__ = [
     "HIGHPASS_FILTERS",
     "MAD_TO_SIGMA",
@@ -94,22 +96,30 @@ def luma(image: np.ndarray, dtype: type = np.float64) -> np.ndarray:
 
 
 def local_variance(residual: np.ndarray, window: int) -> np.ndarray:
-    """Variance of ``residual`` in a sliding ``window x window`` box centred on every pixel."""
-    mean = ndimage.uniform_filter(residual, size=window, mode="reflect")
-    mean_sq = ndimage.uniform_filter(residual * residual, size=window, mode="reflect")
-    return np.maximum(mean_sq - mean * mean, 0.0)
+    """Variance of ``residual`` in a sliding ``window x window`` box centred on every pixel.
+
+    Two separable box means (:func:`noisead.anomaly.filters.box_mean`), computed in place
+    where they can be: on a large image each temporary is as large as the image.
+    """
+    mean_sq = box_mean(np.square(residual), window)
+    mean = box_mean(residual, window)
+    np.square(mean, out=mean)
+    mean_sq -= mean
+    del mean
+    return np.maximum(mean_sq, 0.0, out=mean_sq)
 
 
 def robust_z(values: np.ndarray) -> np.ndarray:
     """``(x - median) / (1.4826 MAD)`` over the whole map: the image's majority sets the norm."""
     med = float(np.median(values))
-    mad = float(np.median(np.abs(values - med)))
-    return ((values - med) / max(MAD_TO_SIGMA * mad, 1e-6)).astype(np.float32)
+    centred = values - med  # one working copy, then in place (the same arithmetic)
+    mad = float(np.median(np.abs(centred), overwrite_input=True))
+    centred /= max(MAD_TO_SIGMA * mad, 1e-6)
+    return centred.astype(np.float32, copy=False)
 
 
 def _spam3_residuals(y: np.ndarray) -> list[np.ndarray]:
-    return [ndimage.correlate1d(y, SPAM3, axis=1, mode="reflect"),
-            ndimage.correlate1d(y, SPAM3, axis=0, mode="reflect")]
+    return [correlate(y, SPAM3[None, :]), correlate(y, SPAM3[:, None])]
 
 
 def noise_level_deviation(image: np.ndarray, window: int = 32, residual: str = "spam3",
@@ -136,32 +146,38 @@ def noise_level_deviation(image: np.ndarray, window: int = 32, residual: str = "
     if residual == "spam3":
         residuals = _spam3_residuals(y)
     elif residual == "laplacian":
-        residuals = [ndimage.correlate(y, LAPLACIAN, mode="reflect")]
+        residuals = [correlate(y, LAPLACIAN)]
     else:
         raise ValueError(f"unknown residual {residual!r}; choose 'spam3' or 'laplacian'")
     if quant_step is not None:
         residuals = [np.round(r / quant_step) for r in residuals]
         if truncate is not None:
             residuals = [np.clip(r, -truncate, truncate) for r in residuals]
-    var = np.mean([local_variance(r, int(window)) for r in residuals], axis=0)
-    log_var = np.log(var + floor * float(np.median(var)) + 1e-12)
+    # the mean of the residuals' variances, as np.mean computes it, without stacking them
+    count = len(residuals)
+    var = local_variance(residuals.pop(0), int(window))
+    while residuals:
+        var += local_variance(residuals.pop(0), int(window))
+    var /= count
+    var += floor * float(np.median(var))
+    var += 1e-12
+    log_var = np.log(var, out=var)
     return np.abs(robust_z(log_var))
 
 
 def _iter_highpass(image: np.ndarray):
     """The :data:`HIGHPASS_FILTERS` residuals one at a time (8-bit units, ``float32``).
 
-    ``float32`` halves the memory of a large image; SciPy's filters accumulate in double.
+    ``float32`` halves the memory of a large image (:mod:`noisead.anomaly.filters`).
     """
     rgb = as_rgb(image, np.float32)
     y = luma(rgb, np.float32) * np.float32(255.0)
     yield from _spam3_residuals(y)
-    yield ndimage.correlate(y, LAPLACIAN, mode="reflect")
-    yield ndimage.correlate1d(ndimage.correlate1d(y, _SECOND, axis=0, mode="reflect"),
-                              _SECOND, axis=1, mode="reflect")
+    yield correlate(y, LAPLACIAN)
+    yield correlate(correlate(y, _SECOND[:, None]), _SECOND[None, :])
     del y
     for c in range(3):
-        yield ndimage.correlate(rgb[..., c] * np.float32(255.0), LAPLACIAN, mode="reflect")
+        yield correlate(rgb[..., c] * np.float32(255.0), LAPLACIAN)
 
 
 def highpass_residuals(image: np.ndarray) -> np.ndarray:

@@ -23,12 +23,15 @@ OPSET = 17
 
 
 class TappedExtractor(nn.Module):
-    """Wraps an extractor so that its forward returns ``(fingerprint, *tapped maps)``."""
+    """Wraps an extractor so that its forward returns ``(fingerprint, *tapped maps)``;
+    ``channels_last``: the tapped maps as N x H x W x C."""
 
-    def __init__(self, extractor: nn.Module, taps: Sequence[str]) -> None:
+    def __init__(self, extractor: nn.Module, taps: Sequence[str],
+                 channels_last: bool = False) -> None:
         super().__init__()
         self.extractor = extractor
         self.taps = tuple(taps)
+        self.channels_last = channels_last
         self._store: dict[str, Tensor] = {}
         for name in self.taps:
             module = extractor.get_submodule(name)
@@ -42,7 +45,10 @@ class TappedExtractor(nn.Module):
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         self._store.clear()
         output = self.extractor(images)
-        return (output, *[self._store[t] for t in self.taps])
+        maps = [self._store[t] for t in self.taps]
+        if self.channels_last:
+            maps = [m.permute(0, 2, 3, 1) for m in maps]
+        return (output, *maps)
 
 
 def output_names(taps: Sequence[str]) -> list[str]:
@@ -50,21 +56,29 @@ def output_names(taps: Sequence[str]) -> list[str]:
     return ["fingerprint", *[f"tap:{t}" for t in taps]]
 
 
-def onnx_bytes(extractor: nn.Module, taps: Sequence[str], sample_size: int = 64) -> bytes:
+def onnx_bytes(extractor: nn.Module, taps: Sequence[str], sample_size: int = 64, *,
+               channels_last: bool = False) -> bytes:
     """``extractor`` with its ``taps`` as a serialized ONNX graph (nothing is written).
 
     The graph runs in float32 whatever the extractor's parameters are, and the extractor
     itself is left as it was (a copy is exported: no hook stays behind on it).
+    ``channels_last``: the tapped maps come out as N x H x W x C, the layout noisead's
+    scoring reads fastest (ONNX Runtime writes it straight from its blocked layout); the
+    fingerprint stays N x 1 x H x W.
     """
     import copy
     import io
     import warnings
 
-    model = TappedExtractor(copy.deepcopy(extractor).float().cpu().eval(), taps).eval()
+    model = TappedExtractor(copy.deepcopy(extractor).float().cpu().eval(), taps,
+                            channels_last).eval()
     sample = torch.rand(1, 3, sample_size, sample_size)
     names = output_names(taps)
+    spatial = {0: "batch", 1: "height", 2: "width"} if channels_last else {
+        0: "batch", 2: "height", 3: "width"}
     dynamic = {"image": {0: "batch", 2: "height", 3: "width"},
-               **{n: {0: "batch", 2: "height", 3: "width"} for n in names}}
+               names[0]: {0: "batch", 2: "height", 3: "width"},
+               **{n: spatial for n in names[1:]}}
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # the TorchScript exporter is the one that takes these plain CNNs with dynamic
@@ -98,11 +112,15 @@ class OnnxExtractor:
     fingerprint and a dict of the tapped maps, as torch tensors.
     """
 
-    def __init__(self, model: str | Path | bytes, threads: int | None = None) -> None:
+    def __init__(self, model: str | Path | bytes, threads: int | None = None, *,
+                 channels_last: bool = False) -> None:
         """``model``: an exported graph's file, or its bytes (:func:`onnx_bytes`);
-        ``threads``: ONNX Runtime's intra-op threads (None: its own choice)."""
+        ``threads``: ONNX Runtime's intra-op threads (None: its own choice);
+        ``channels_last``: the graph was exported so (its maps are returned as N x C x H x W
+        views of channels-last memory, as PyTorch's channels-last tensors are)."""
         import onnxruntime as ort
 
+        self.channels_last = channels_last
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -117,4 +135,6 @@ class OnnxExtractor:
         results = self.session.run(None, {"image": np.ascontiguousarray(x, np.float32)})
         maps = {n.removeprefix("tap:"): torch.from_numpy(r)
                 for n, r in zip(self.outputs, results, strict=True) if n.startswith("tap:")}
+        if self.channels_last:
+            maps = {n: m.permute(0, 3, 1, 2) for n, m in maps.items()}
         return torch.from_numpy(results[0]), maps
