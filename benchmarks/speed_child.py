@@ -196,7 +196,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "width": w, "height": h, "mp": w * h / 1e6, "mode": spec["mode"],
         "precision": spec["precision"], "backend": runner.name, "device": str(device),
-        "runner_setup": t_setup, "cpu": cpu_seconds, "decode": t_decode, "analyze": t_analyze, "write": t_write,
+        "runner_setup": t_setup, "cpu": cpu_seconds, "decode": t_decode,
+        "analyze": t_analyze, "write": t_write,
         **totals, "useful_flops": per_pixel * w * h, "peak_flops": peak,
         "rss_ready_mb": rss_ready, "peak_rss_analyze_mb": rss_analyzed,
         "peak_rss_mb": vm_hwm_mb(), "threads": torch.get_num_threads(),
