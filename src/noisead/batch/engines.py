@@ -22,7 +22,7 @@ import select
 import signal
 import threading
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol, TypeVar
@@ -67,7 +67,7 @@ class InProcessEngine:
         self.analyze = analyze
 
     def run(self, jobs: Iterable[tuple[K, ImageJob]], settings: RunSettings
-            ) -> Iterator[tuple[K, ImageResult]]:
+            ) -> Generator[tuple[K, ImageResult], None, None]:
         from noisead.prefetch import prefetch
 
         for (key, job), read in prefetch(jobs, lambda pair: read_job(pair[1], settings)):
@@ -162,7 +162,7 @@ class ProcessPoolEngine:
                                              os.getpid()))
 
     def run(self, jobs: Iterable[tuple[K, ImageJob]], settings: RunSettings
-            ) -> Iterator[tuple[K, ImageResult]]:
+            ) -> Generator[tuple[K, ImageResult], None, None]:
         source = iter(jobs)
         again: deque[tuple[K, ImageJob, int]] = deque()  # (key, job, attempts so far)
         pending: dict[Future[ImageResult], tuple[K, ImageJob, int]] = {}

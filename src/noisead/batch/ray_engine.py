@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import Any, TypeVar
 
 from noisead.batch.jobs import (
@@ -77,7 +77,7 @@ class RayEngine:
         self.max_retries = max_retries
 
     def run(self, jobs: Iterable[tuple[K, ImageJob]], settings: RunSettings
-            ) -> Iterator[tuple[K, ImageResult]]:
+            ) -> Generator[tuple[K, ImageResult], None, None]:
         import ray
 
         connected_here = not ray.is_initialized()
