@@ -126,7 +126,15 @@ def cmd_train(args: Namespace) -> int:
         config.holdout_cameras = tuple(args.holdout.split(","))
     if args.augment:
         config.augment.p_jpeg, config.augment.p_resize = 0.3, 0.2
-    result = train_extractor(args.roots, args.output, config, progress=not args.quiet)
+    if args.ddp or args.nproc is not None:  # several processes: noisead.train.launch
+        from noisead.train.launch import train_distributed
+
+        result = train_distributed(args.roots, args.output, config, args.nproc,
+                                   progress=not args.quiet)
+        if result is None:  # a process of a torchrun run, not rank 0
+            return 0
+    else:
+        result = train_extractor(args.roots, args.output, config, progress=not args.quiet)
     last = result.history[-1] if result.history else {}
     print(f"extractor saved to {result.extractor_path} (last step: {last})")
     return 0
@@ -279,6 +287,9 @@ def build_parser() -> CommandParser:
                    help="processes that draw batches (use several on a GPU)")
     t.add_argument("--holdout", help="comma-separated camera models kept out of training")
     t.add_argument("--augment", action="store_true", help="JPEG/resize augmentation")
+    t.add_argument("--ddp", action="store_true", help="DistributedDataParallel: join the "
+                   "processes torchrun starts, or start --nproc processes here")
+    t.add_argument("--nproc", type=int, help="train on N processes of this machine (--ddp)")
     t.set_defaults(func=cmd_train)
 
     add_fit_detector_parser(sub)

@@ -13,13 +13,19 @@ batches in that many worker processes, each with its own sampler seeded from
 (``seed``, worker, first step), so a run is reproducible for a given worker count; with
 ``loader_workers = 0`` (the default) the batches come from the main process and a resumed
 run continues the very same random stream.
+
+On several processes (``noisead train-extractor --ddp``, :mod:`noisead.train.launch`),
+each process draws its share of the global batch (:mod:`noisead.train.batches`) and the
+loss is the global batch's (:mod:`noisead.train.distributed`): one step from the same
+weights on the same global batch gives what one process gives. Rank 0 alone validates and
+writes the files; a checkpoint holds every process's random stream and resumes with the
+same number of processes.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +36,7 @@ from tqdm import tqdm
 
 from noisead.data.augment import AugmentConfig
 from noisead.data.cameras import list_camera_images, split_images
-from noisead.data.fresh_cameras import FreshCameraSampler, FreshCameraSpec, load_scenes
+from noisead.data.fresh_cameras import FreshCameraSpec
 from noisead.data.patches import BatchSpec, PatchBatch, PatchPairSampler, load_camera_arrays
 from noisead.models.dncnn import DnCNN, load_pretrained_denoiser
 from noisead.models.registry import (
@@ -40,9 +46,24 @@ from noisead.models.registry import (
     save_extractor,
     save_tensors_with_sidecar,
 )
-from noisead.runtime import autocast, resolve_device, resolve_precision
+from noisead.runtime import resolve_device, resolve_precision
+from noisead.train.batches import (  # noqa: F401 (make_sampler, _SamplerStream: also here)
+    _SamplerStream,
+    batch_stream,
+    make_sampler,
+    restore_sampler,
+    sampler_state,
+    training_sampler,
+)
 from noisead.train.checkpoint import optimizer_tensors, restore_optimizer
-from noisead.train.loss import dbl_loss, loss_features, scale_penalty, training_positives
+from noisead.train.distributed import (
+    any_process,
+    current_ranks,
+    gather_objects,
+    process_device,
+    wrap_model,
+)
+from noisead.train.step import training_step
 from noisead.train.validation import pair_verification_auc
 
 
@@ -150,46 +171,6 @@ def read_training_log(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
 
 
-def make_sampler(images: dict[str, list[np.ndarray]], config: TrainConfig, seed: int
-                 ) -> PatchPairSampler | FreshCameraSampler:
-    """The training batches' sampler: folder cameras alone, or mixed with fresh ones."""
-    fresh = config.fresh_cameras
-    if fresh.share <= 0:
-        return PatchPairSampler(images, config.batch, config.augment, seed=seed)
-    return FreshCameraSampler(images, config.batch, config.augment, fresh,
-                              load_scenes(fresh.scenes, fresh.crop), seed=seed)
-
-
-class _SamplerStream(torch.utils.data.IterableDataset):
-    """Endless batches from a :class:`PatchPairSampler` per worker process."""
-
-    def __init__(self, images: dict[str, list[np.ndarray]], config: TrainConfig,
-                 first_step: int) -> None:
-        self.images, self.config, self.first_step = images, config, first_step
-
-    def __iter__(self) -> Iterator[PatchBatch]:
-        info = torch.utils.data.get_worker_info()
-        worker = info.id if info is not None else 0
-        seed = np.random.SeedSequence([self.config.seed, worker, self.first_step])
-        sampler = make_sampler(self.images, self.config, int(seed.generate_state(1)[0]))
-        while True:
-            yield sampler.sample()
-
-
-def batch_stream(sampler: PatchPairSampler | FreshCameraSampler,
-                 images: dict[str, list[np.ndarray]], config: TrainConfig,
-                 first_step: int) -> Iterator[PatchBatch]:
-    """Training batches: from ``sampler`` itself, or from ``config.loader_workers``
-    processes (see the module's docstring)."""
-    if config.loader_workers <= 0:
-        while True:
-            yield sampler.sample()
-    loader = torch.utils.data.DataLoader(
-        _SamplerStream(images, config, first_step), batch_size=None,
-        num_workers=config.loader_workers, prefetch_factor=4, persistent_workers=False)
-    yield from loader
-
-
 def distilled_model(config: TrainConfig, images: list[np.ndarray], progress: bool = True,
                     device: torch.device | str = "cpu") -> torch.nn.Module:
     """The preset model, first trained to reproduce the denoiser ``config.init_from``."""
@@ -222,9 +203,14 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     from noisead.io import save_json
 
     config = config or TrainConfig()
+    ranks = current_ranks()  # None: one process
+    main = ranks is None or ranks.is_main
+    progress = progress and main
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device, tf32=config.tf32)
+    if ranks is not None:
+        device = process_device(device, ranks)
     # the bfloat16 autocast of noisead.runtime is the CPU's; on a GPU, float32
     precision = resolve_precision(config.precision) if device.type == "cpu" else "fp32"
     seed_everything(config.seed)
@@ -241,9 +227,9 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         return {c: [arrays[c][index[c][p]] for p in ps] for c, ps in split.items()}
 
     train_arrays = pick(train_set)
-    sampler = make_sampler(train_arrays, config, config.seed)
+    sampler = training_sampler(train_arrays, config, ranks)
     val_batches: list[PatchBatch] = []
-    if val_set:
+    if val_set and main:
         val_arrays = {c: v for c, v in pick(val_set).items() if len(v) >= 2}
         if len(val_arrays) >= 2:
             val_sampler = PatchPairSampler(val_arrays, config.batch, None, seed=config.seed + 1)
@@ -262,24 +248,30 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     log_path = out_dir / "log.jsonl"
     if resume and ckpt.is_file():
         tensors, meta = load_tensors_with_sidecar(ckpt)
+        restore_sampler(sampler, meta, ranks)
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         opt.param_groups[0]["step"] = meta["step"]
         restore_optimizer(opt, {k: v.to(device) if v.ndim else v
                                  for k, v in tensors.items() if k.startswith("opt.")})
         torch.set_rng_state(tensors["rng.torch"])
-        sampler.rng.bit_generator.state = meta["numpy_rng"]
         start_step = meta["step"]
         if log_path.is_file():
             history = [h for h in read_training_log(log_path) if h["step"] <= start_step]
-    save_json(out_dir / "train_config.json", config.to_dict())
+    net = model if ranks is None else wrap_model(model, device)
+    if main:
+        save_json(out_dir / "train_config.json", config.to_dict())
 
     def save_checkpoint(step: int) -> None:
+        meta = {"kind": "checkpoint", "step": step, "numpy_rng": sampler_state(sampler)}
+        if ranks is not None:  # every process's stream (all processes take part)
+            states = gather_objects(sampler_state(sampler), ranks)
+            meta.update(numpy_rng=states[0], numpy_rng_ranks=states, world_size=ranks.world)
+        if not main:
+            return
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
         tensors.update(optimizer_tensors(opt))
         tensors["rng.torch"] = torch.get_rng_state()
-        save_tensors_with_sidecar(ckpt, tensors, {
-            "kind": "checkpoint", "step": step,
-            "numpy_rng": sampler.rng.bit_generator.state})
+        save_tensors_with_sidecar(ckpt, tensors, meta)
         log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
 
     t0, c0 = time.monotonic(), time.process_time()
@@ -288,22 +280,9 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
     step = start_step
     flat_steps = 0  # consecutive steps with a constant fingerprint (collapse)
     collapsed = False
-    batches = batch_stream(sampler, train_arrays, config, start_step)
+    batches = batch_stream(sampler, train_arrays, config, start_step, ranks)
     for step in bar:
-        batch = next(batches)
-        x = batch.patches.to(device, non_blocking=True)
-        with autocast(precision):
-            fp = model(x.contiguous(memory_format=torch.channels_last))
-        loss = dbl_loss(loss_features(fp, config.fingerprint_norm),
-                        training_positives(batch.groups, batch.image_ids, batch.cameras,
-                                           config.positives).to(device),
-                        temperature=config.temperature)
-        loss = loss + config.scale_penalty * scale_penalty(fp) if config.scale_penalty else loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        opt.step()
+        loss, fp = training_step(net, opt, next(batches), config, device, precision, ranks)
         record: dict[str, float] = {"step": step + 1, "loss": float(loss.item()),
                                     "seconds": time.monotonic() - t0,
                                     "cpu_seconds": time.process_time() - c0,
@@ -316,6 +295,8 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
         done = step + 1 == config.steps
         spent = record["cpu_seconds" if config.time_limit_cpu else "seconds"]
         out_of_time = config.time_limit_s is not None and spent > config.time_limit_s
+        if ranks is not None and config.time_limit_s is not None:
+            out_of_time = any_process(out_of_time, device)  # all stop at the same step
         if val_batches and ((step + 1) % config.val_every == 0 or done or out_of_time):
             auc, vloss = pair_verification_auc(model, val_batches, precision,
                                                config.fingerprint_norm, device)
@@ -326,7 +307,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
                                training={"step": step + 1, "config": config.to_dict()},
                                metrics={"val_pair_auc": auc, "val_loss": vloss})
         history.append(record)
-        if config.snapshot_every and (step + 1) % config.snapshot_every == 0:
+        if main and config.snapshot_every and (step + 1) % config.snapshot_every == 0:
             save_extractor(model, out_dir / f"extractor-step{step + 1}.safetensors",
                            training={"step": step + 1, "config": config.to_dict()},
                            metrics={k: v for k, v in record.items() if k.startswith("val_")})
@@ -334,7 +315,7 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
                         **({"val_auc": f"{record['val_auc']:.3f}"} if "val_auc" in record else {}))
         if (step + 1) % config.checkpoint_every == 0 or done or out_of_time or collapsed:
             save_checkpoint(step + 1)
-        if collapsed:
+        if collapsed and main:
             bar.write(f"step {step + 1}: the fingerprint has been constant for "
                       f"{flat_steps} steps (collapsed); stopping. extractor-best.safetensors "
                       "holds the best weights before it")
@@ -346,10 +327,13 @@ def train_extractor(camera_roots: list[str | Path], out_dir: str | Path,
                "collapsed": collapsed,
                "val_pair_auc": vals[-1]["val_auc"] if vals else None,
                "val_loss": vals[-1]["val_loss"] if vals else None}
-    path = save_extractor(model, out_dir / "extractor.safetensors",
-                          training={"camera_roots": [str(r) for r in camera_roots],
-                                    "cameras": sorted(cameras),
-                                    "n_images": sum(len(v) for v in cameras.values()),
-                                    "config": config.to_dict()},
-                          metrics=metrics)
+    training = {"camera_roots": [str(r) for r in camera_roots], "cameras": sorted(cameras),
+                "n_images": sum(len(v) for v in cameras.values()), "config": config.to_dict()}
+    if ranks is not None:
+        training["processes"] = ranks.world
+    path = out_dir / "extractor.safetensors"
+    if main:
+        save_extractor(model, path, training=training, metrics=metrics)
+    if ranks is not None:
+        torch.distributed.barrier()  # the files are written when any process returns
     return TrainResult(path, history)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from noisead.data.patches import PatchBatch
 from noisead.runtime import autocast
@@ -30,6 +29,8 @@ def pair_verification_auc(model: torch.nn.Module, batches: list[PatchBatch],
     Positives: same model, same position, different image. Negatives: different models
     (same-model different-position pairs are left out: they are neither).
     """
+    from sklearn.metrics import roc_auc_score  # a second to import: only where it is used
+
     model.eval()
     scores, labels, losses = [], [], []
     with torch.no_grad(), autocast(precision):
