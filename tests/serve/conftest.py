@@ -192,9 +192,9 @@ def batch_run():
 
 def write_casework_photos(folder) -> dict:
     """The photos of the browser tests, made from the bundled example, by name: a region
-    resampled (down and up again, as a retouch does: flagged by the default model), the
-    example itself (a splice the default model does not flag), a flat grey picture (not
-    enough texture) and a file that is not an image."""
+    resampled (down and up again, as a retouch does: it scores above the example with the
+    default model), the example itself (a splice), a flat grey picture (not enough
+    texture) and a file that is not an image."""
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[2] / "src" / "noisead" / "examples" / "spliced.png"
@@ -210,6 +210,24 @@ def write_casework_photos(folder) -> dict:
     Image.fromarray(np.full((160, 160, 3), 128, np.uint8)).save(paths["flat"])
     paths["not-a-photo"].write_bytes(b"plain text, not pixels")
     return paths
+
+
+#: The decision threshold of the casework browser tests: between the resampled photo's score
+#: and the bundled example's with the default model (whose own threshold is higher), so
+#: that both decisions are on the page.
+CASEWORK_THRESHOLD = 0.97
+
+
+@pytest.fixture(scope="session")
+def casework_model(tmp_path_factory):
+    """The default model with its decision threshold at ``CASEWORK_THRESHOLD``, saved."""
+    from noisead.infer import load_detector
+    from noisead.verdict import OperatingPoint
+
+    detector = load_detector()
+    point = OperatingPoint(CASEWORK_THRESHOLD, 1, 100, "a threshold set for the tests")
+    detector.info["decision"] = {detector.config.mode: point.to_dict()}
+    return detector.save(tmp_path_factory.mktemp("casework-model") / "casework.safetensors")
 
 
 @pytest.fixture(scope="session")

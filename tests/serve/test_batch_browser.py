@@ -10,15 +10,17 @@ import json
 
 import pytest
 from browser_support import missing, screenshot, severe_console_errors, start_chromium
+from conftest import CASEWORK_THRESHOLD
 from PIL import Image
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory, casework_photos):
-    """``noisead analyze`` of the casework photos with the default model: the folder and
-    its per-image JSONs by stem."""
+def batch(tmp_path_factory, casework_photos, casework_model):
+    """``noisead analyze`` of the casework photos with the casework model (the default,
+    its decision threshold between the resampled photo's score and the example's): the
+    folder and its per-image JSONs by stem."""
     from noisead.batch import run_batch
     from noisead.infer import analyze, load_detector
 
@@ -28,7 +30,8 @@ def batch(tmp_path_factory, casework_photos):
     tiny = Image.open(photos["spliced"]).crop((0, 0, 20, 16))  # smaller than one patch
     tiny.save(root / "in" / "tiny.png")
     out = root / "out"
-    run_batch([root / "in"], out, functools.partial(analyze, detector=load_detector()),
+    detector = load_detector(casework_model)
+    run_batch([root / "in"], out, functools.partial(analyze, detector=detector),
               model="default", progress=False)
     return out, {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
 
@@ -90,9 +93,9 @@ def test_a_batch_is_listed_filtered_and_opened(batch, page):
     failed = page.find_element(By.CSS_SELECTOR, "#batch-list li").text
     assert "not-a-photo.png" in failed and "not a recognised image format" in failed
     _filter(page, "batch-decision", "")
-    assert _filter(page, "batch-min-score", "0.99") == ["resampled"]
+    assert _filter(page, "batch-min-score", str(CASEWORK_THRESHOLD)) == ["resampled"]
     assert _filter(page, "batch-min-score", "") == every
-    assert _filter(page, "batch-max-score", "0.99") == ["spliced"]
+    assert _filter(page, "batch-max-score", str(CASEWORK_THRESHOLD)) == ["spliced"]
     _filter(page, "batch-max-score", "")
     assert _filter(page, "batch-name", "SPLICE") == ["spliced"]
     assert _filter(page, "batch-name", "") == every

@@ -39,19 +39,19 @@ def photos(tmp_path_factory, casework_photos):
 
 
 @pytest.fixture(scope="module")
-def verdicts(photos):
+def verdicts(photos, casework_model):
     """The shared verdict of each photo, from the library itself."""
     from noisead.infer import analyze, load_detector
 
-    detector = load_detector()
+    detector = load_detector(casework_model)
     return {name: analyze(photos[name], detector) for name in ("resampled", "spliced")}
 
 
 @pytest.fixture(scope="module")
-def server(serve):
+def server(serve, casework_model):
     from noisead.serve.app import create_app
 
-    with serve(create_app()) as viewer:
+    with serve(create_app(casework_model)) as viewer:
         yield viewer
 
 
@@ -264,14 +264,15 @@ def test_evidence_breakdown_follows_the_threshold(server, chromium, photos, verd
     screenshot(chromium, "viewer-evidence.png")
 
 
-def test_several_photos_queue_behind_a_busy_server(serve, chromium, photos, verdicts):
+def test_several_photos_queue_behind_a_busy_server(serve, chromium, photos, verdicts,
+                                                  casework_model):
     """One analysis at a time may wait on the server (max_pending=1), and another client
     holds it: the page shows its photos queued, waits out the 503 and steps through all."""
     from selenium.webdriver.common.by import By
 
     from noisead.serve.app import create_app
 
-    with serve(create_app(max_pending=1)) as busy:
+    with serve(create_app(casework_model, max_pending=1)) as busy:
         queue = busy.app.extensions["noisead"]["queue"]
         chromium.get(busy.base + "/")
         chromium.execute_script("""
