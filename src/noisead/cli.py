@@ -109,6 +109,9 @@ def _load_model(model: str | None) -> tuple[Any, Path]:
 
 
 def cmd_train(args: Namespace) -> int:
+    from noisead.extras import require_extra
+
+    require_extra("train")
     from noisead.train.extractor import TrainConfig, train_extractor
 
     config = TrainConfig()

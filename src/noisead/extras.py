@@ -28,6 +28,16 @@ EXTRA_FOR_MODULE: dict[str, str] = {
 }
 
 
+def require_extra(extra: str) -> None:
+    """Import every module of ``extra`` now, so that a command that will need one of them
+    (perhaps an hour into a training run) fails at once with the extra's name."""
+    import importlib
+
+    for module, owner in EXTRA_FOR_MODULE.items():
+        if owner == extra and module not in ("colour", "werkzeug"):  # imported by the others
+            importlib.import_module(module)
+
+
 def missing_extra_message(error: ModuleNotFoundError) -> str | None:
     """The sentence telling which extra provides the module ``error`` is about.
 
