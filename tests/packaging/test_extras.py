@@ -141,7 +141,7 @@ print("EXIT", main(["serve", "--port", "0"]), main(["train-extractor", "x", "-o"
                          "which is not installed: pip install 'noisead[serve]'")
     # checked before any work starts: the first missing module of the training extra
     assert errors[1].startswith("noisead: error: this command needs the optional dependency")
-    assert errors[1].endswith("pip install 'noisead[train]'")'"]
+    assert errors[1].endswith("pip install 'noisead[train]'")
 
 
 def test_a_missing_core_library_is_not_blamed_on_an_extra(tmp_path):
