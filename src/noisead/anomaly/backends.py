@@ -96,7 +96,10 @@ class OnnxRunner:
         from noisead.export import OnnxExtractor
 
         self.threads = threads
-        self.session = OnnxExtractor(graph, threads=threads, channels_last=True)
+        # No arena: the session would hold a whole tile's buffers between images. The
+        # scoring keeps large freed blocks in the C heap while it runs (see
+        # noisead.runtime.reuse_large_blocks) and hands them back when it ends.
+        self.session = OnnxExtractor(graph, threads=threads, channels_last=True, arena=False)
 
     def __call__(self, images: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         return self.session(images)

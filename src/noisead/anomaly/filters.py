@@ -1,20 +1,25 @@
-"""Separable box means and small correlations on float32 maps, with reflecting borders.
+"""Box means, Gaussian blurs and small correlations of float32 maps, reflecting borders.
 
-The noise statistics take local means of whole-image residual maps in sliding windows
-(:mod:`noisead.anomaly.noise_statistics`). OpenCV's box filter does this as two running
-sums (one per axis) in double precision, several times faster than SciPy's
-``uniform_filter`` on the same data. The functions here give SciPy's results (the same
-windows and borders: ``mode="reflect"`` is OpenCV's ``BORDER_REFLECT``), to float32
-rounding; the tests compare them with SciPy on every size and window used.
+Every analysis filters several whole-image maps: local means of the noise residuals in
+sliding windows (:mod:`noisead.anomaly.noise_statistics`), the Gaussian smoothing of the
+distance map and of the JPEG lattice evidence. OpenCV's separable filters do these several
+times faster than SciPy's ``ndimage`` on the same float32 data (the box filter as running
+sums in double precision, the Gaussian as two 1-D passes in float32). The functions here
+give SciPy's results (the same windows, kernels and borders: ``mode="reflect"`` is
+OpenCV's ``BORDER_REFLECT``) to float32 rounding, and fall back to SciPy itself where
+OpenCV would treat the data otherwise (maps smaller than the filter, other types); the
+tests compare them with SciPy.
 """
 
 from __future__ import annotations
+
+import functools
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["box_mean", "correlate"]
+__all__ = ["box_mean", "correlate", "gaussian_blur"]
 
 #: OpenCV's name for SciPy's ``mode="reflect"`` (``dcba|abcd|dcba``).
 _REFLECT = cv2.BORDER_REFLECT
@@ -54,3 +59,23 @@ def correlate(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     anchor = (kernel.shape[1] // 2, kernel.shape[0] // 2)  # OpenCV: (x, y)
     return cv2.filter2D(np.ascontiguousarray(x), -1, kernel, anchor=anchor,
                         borderType=_REFLECT)
+
+
+def gaussian_blur(x: np.ndarray, sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """SciPy's ``ndimage.gaussian_filter(x, sigma, mode="reflect", truncate=truncate)`` of
+    a 2-D map: its kernel (``2 r + 1`` taps, ``r = int(truncate * sigma + 0.5)``), applied
+    as two 1-D passes. float32 in, float32 out."""
+    x = np.asarray(x)
+    radius = int(truncate * float(sigma) + 0.5)
+    if x.dtype != np.float32 or not _cv2_takes(x, 2 * radius + 1):
+        return ndimage.gaussian_filter(x, sigma, mode="reflect", truncate=truncate)
+    return cv2.sepFilter2D(np.ascontiguousarray(x), -1, _gaussian_kernel(float(sigma), radius),
+                           _gaussian_kernel(float(sigma), radius), borderType=_REFLECT)
+
+
+@functools.lru_cache(maxsize=16)
+def _gaussian_kernel(sigma: float, radius: int) -> np.ndarray:
+    """SciPy's normalised Gaussian kernel of ``2 radius + 1`` taps, as float32."""
+    taps = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 / (sigma * sigma) * taps ** 2)
+    return (kernel / kernel.sum()).astype(np.float32)

@@ -309,7 +309,9 @@ class GaussianModel:
         classes = classes.to(device)
         mean = self.mean.to(device)[classes]
         wt = self.whitener.to(device)[classes].transpose(1, 2)
-        step = _class_chunk(n, d)
+        # small chunks: each class's product is computed alone whatever the chunk (the
+        # values do not depend on it), and the products of a whole tile are large
+        step = _class_chunk(n, d, 16 << 20)
         for a in range(0, k_all, step):
             if centered:
                 x = blocks[a:a + step]

@@ -128,7 +128,8 @@ def block_dct(luma: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
         return np.zeros((0, 0, BLOCK, BLOCK), np.float32)
     crop = luma[dy:dy + h * BLOCK, dx:dx + w * BLOCK]
     blocks = crop.reshape(h, BLOCK, w, BLOCK).transpose(0, 2, 1, 3)
-    return fft.dctn(blocks, axes=(2, 3), norm="ortho", workers=-1).astype(np.float32)
+    return fft.dctn(blocks, axes=(2, 3), norm="ortho", workers=-1).astype(np.float32,
+                                                                           copy=False)
 
 
 def _clipped_blocks(saturated: np.ndarray, offset: tuple[int, int],
@@ -228,14 +229,24 @@ def _find_lattice(luma: np.ndarray, saturated: np.ndarray
     offset = find_jpeg_grid(luma)
     coef = block_dct(luma, offset)
     clipped = _clipped_blocks(saturated, offset, coef.shape[:2])
-    usable = coef[~clipped]
-    if usable.shape[0] < MIN_COEFFICIENTS:
+    usable = np.flatnonzero(~clipped.ravel())
+    if usable.size < MIN_COEFFICIENTS:
         return None
-    steps, noise = estimate_quantization(usable)
+    steps, noise = estimate_quantization(_sampled_blocks(coef, usable))
     lattice = JpegLattice(offset, steps, noise)
     if lattice.n_frequencies < MIN_FREQUENCIES:
         return None
     return lattice, coef, clipped
+
+
+def _sampled_blocks(coef: np.ndarray, usable: np.ndarray, max_blocks: int = 20000,
+                    seed: int = 0) -> np.ndarray:
+    """The blocks ``usable`` (flat indices) of ``coef``, or the random sample of them that
+    :func:`estimate_quantization` would draw: only those are copied."""
+    if usable.size > max_blocks:
+        usable = usable[np.random.default_rng(seed).choice(usable.size, size=max_blocks,
+                                                           replace=False)]
+    return coef.reshape(-1, BLOCK, BLOCK)[usable]
 
 
 def jpeg_lattice(image: np.ndarray) -> JpegLattice | None:
@@ -258,8 +269,25 @@ def block_log_likelihood_ratio(coefficients: np.ndarray, lattice: JpegLattice
     to the nearest lattice point is uniform on ``[0, q/2]`` for a foreign block and
     half-normal with the lattice's noise for a host block (with a :data:`HOST_OUTLIER`
     share of uniform). Coefficients quantized to zero say nothing either way: a smooth
-    region is neutral, not suspicious.
+    region is neutral, not suspicious. Computed a band of block rows at a time, so the
+    temporaries stay small whatever the image size.
     """
+    rows, cols = coefficients.shape[:2]
+    llr = np.empty((rows, cols), np.float32)
+    informative = np.empty((rows, cols), np.int32)
+    band = max(1, _LLR_VALUES // max(1, cols * BLOCK * BLOCK))
+    for r0 in range(0, rows, band):
+        llr[r0:r0 + band], informative[r0:r0 + band] = _band_llr(
+            coefficients[r0:r0 + band], lattice)
+    return llr, informative
+
+
+#: Coefficients per band in :func:`block_log_likelihood_ratio` (a few MB of temporaries).
+_LLR_VALUES = 1 << 20
+
+
+def _band_llr(coefficients: np.ndarray, lattice: JpegLattice) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`block_log_likelihood_ratio` of one band of block rows."""
     steps = lattice.steps.astype(np.float32)
     use = steps >= MIN_STEP
     q = steps[use]
@@ -308,4 +336,4 @@ def jpeg_lattice_deviation(image: np.ndarray, *, window: int = 3,
     dy, dx = lattice.offset
     rows = np.clip((np.arange(h) - dy) // BLOCK, 0, z.shape[0] - 1)
     cols = np.clip((np.arange(w) - dx) // BLOCK, 0, z.shape[1] - 1)
-    return z[rows[:, None], cols[None, :]].astype(np.float32)
+    return z[rows[:, None], cols[None, :]].astype(np.float32, copy=False)

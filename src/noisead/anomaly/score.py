@@ -14,18 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from noisead.anomaly.filters import gaussian_blur
 
 N_QUANTILES = 1025
 _CHUNK = 1 << 20  # pixels per np.interp call when calibrating a large map
 
 
 def smooth(score: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing of a raw score map (reflecting borders); ``sigma=0`` is a no-op."""
+    """Gaussian smoothing of a raw score map (reflecting borders, the kernel truncated at
+    3 sigma), in float32 (:func:`noisead.anomaly.filters.gaussian_blur`); ``sigma=0`` is a
+    no-op."""
     if sigma <= 0:
         return score.astype(np.float32, copy=False)
-    return ndimage.gaussian_filter(score.astype(np.float32, copy=False), sigma=sigma,
-                                   mode="reflect", truncate=3.0)
+    return gaussian_blur(score.astype(np.float32, copy=False), sigma, truncate=3.0)
 
 
 def region_quantile(score: np.ndarray, quantile: float, sigma: float) -> float:

@@ -113,15 +113,18 @@ class OnnxExtractor:
     """
 
     def __init__(self, model: str | Path | bytes, threads: int | None = None, *,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, arena: bool = True) -> None:
         """``model``: an exported graph's file, or its bytes (:func:`onnx_bytes`);
         ``threads``: ONNX Runtime's intra-op threads (None: its own choice);
         ``channels_last``: the graph was exported so (its maps are returned as N x C x H x W
-        views of channels-last memory, as PyTorch's channels-last tensors are)."""
+        views of channels-last memory, as PyTorch's channels-last tensors are);
+        ``arena``: ONNX Runtime's own memory arena, which keeps the largest run's buffers
+        for the session's lifetime (off: they go back to the C allocator after each run)."""
         import onnxruntime as ort
 
         self.channels_last = channels_last
         options = ort.SessionOptions()
+        options.enable_cpu_mem_arena = arena
         if threads:
             options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

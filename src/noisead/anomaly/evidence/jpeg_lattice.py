@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
 from noisead.anomaly.evidence.base import EvidenceSource
+from noisead.anomaly.filters import gaussian_blur
 from noisead.anomaly.jpeg_traces import jpeg_lattice_deviation
 from noisead.anomaly.score import region_quantile
 
@@ -41,7 +41,7 @@ def lattice_evidence(image: np.ndarray, window: int = 3) -> np.ndarray | None:
     """The JPEG lattice evidence as the detector fuses it: the signed per-pixel z of
     ``jpeg_lattice_deviation`` smoothed by ``JPEG_SMOOTHING_SIGMA``; None without a lattice."""
     z = jpeg_lattice_deviation(image, window=window)
-    return None if z is None else ndimage.gaussian_filter(z, JPEG_SMOOTHING_SIGMA)
+    return None if z is None else gaussian_blur(z, JPEG_SMOOTHING_SIGMA)
 
 
 def host_evidence(z: np.ndarray) -> np.ndarray:
