@@ -191,10 +191,14 @@ class Detector:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         prepare_cpu()
+        runner = self.runner(device, backend)
         canvas = Canvas(image, self.halo, self.config.tile, self.config.position_period,
-                        self.runner(device, backend))
+                        runner)
         with reuse_large_blocks():
-            SCORERS[Mode(mode)](self, canvas)
+            try:
+                SCORERS[Mode(mode)](self, canvas)
+            finally:
+                runner.release()
         smoothed = smooth(canvas.distances, self.config.smoothing_sigma)
         fingerprint = canvas.fingerprint
         del canvas

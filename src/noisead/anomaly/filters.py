@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["box_mean", "correlate", "gaussian_blur"]
+__all__ = ["box_mean", "box_mean_of_squares", "correlate", "gaussian_blur"]
 
 #: OpenCV's name for SciPy's ``mode="reflect"`` (``dcba|abcd|dcba``).
 _REFLECT = cv2.BORDER_REFLECT
@@ -42,6 +42,17 @@ def box_mean(x: np.ndarray, window: int) -> np.ndarray:
     if not _cv2_takes(x, window):
         return ndimage.uniform_filter(x, size=window, mode="reflect")
     return cv2.blur(np.ascontiguousarray(x), (window, window), borderType=_REFLECT)
+
+
+def box_mean_of_squares(x: np.ndarray, window: int) -> np.ndarray:
+    """:func:`box_mean` of ``x * x``, without a squared copy of ``x`` (OpenCV squares as
+    it sums, in double precision); in ``x``'s float type."""
+    x = np.asarray(x)
+    if not _cv2_takes(x, window):
+        return ndimage.uniform_filter(x * x, size=window, mode="reflect")
+    depth = cv2.CV_32F if x.dtype == np.float32 else cv2.CV_64F
+    return cv2.sqrBoxFilter(np.ascontiguousarray(x), depth, (window, window), normalize=True,
+                            borderType=_REFLECT)
 
 
 def correlate(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:

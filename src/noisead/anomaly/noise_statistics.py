@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from noisead.anomaly.filters import box_mean, correlate
+from noisead.anomaly.filters import box_mean, box_mean_of_squares, correlate
 
 __all__ = [
     "HIGHPASS_FILTERS",
@@ -83,7 +83,9 @@ def as_rgb(image: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"empty image of shape {arr.shape}")
     arr = arr.astype(dtype, copy=False)
-    if not np.all(np.isfinite(arr)):
+    # A finite sum (in float64: no overflow for float32 data) means every value is finite,
+    # checked without an image-sized temporary; otherwise the values decide.
+    if not np.isfinite(arr.sum(dtype=np.float64)) and not np.all(np.isfinite(arr)):
         raise ValueError("image contains NaN or infinite values")
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
@@ -98,10 +100,10 @@ def luma(image: np.ndarray, dtype: type = np.float64) -> np.ndarray:
 def local_variance(residual: np.ndarray, window: int) -> np.ndarray:
     """Variance of ``residual`` in a sliding ``window x window`` box centred on every pixel.
 
-    Two separable box means (:func:`noisead.anomaly.filters.box_mean`), computed in place
-    where they can be: on a large image each temporary is as large as the image.
+    Two separable box means (:mod:`noisead.anomaly.filters`), combined in place: on a
+    large image each temporary is as large as the image.
     """
-    mean_sq = box_mean(np.square(residual), window)
+    mean_sq = box_mean_of_squares(residual, window)
     mean = box_mean(residual, window)
     np.square(mean, out=mean)
     mean_sq -= mean
@@ -116,10 +118,6 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     mad = float(np.median(np.abs(centred), overwrite_input=True))
     centred /= max(MAD_TO_SIGMA * mad, 1e-6)
     return centred.astype(np.float32, copy=False)
-
-
-def _spam3_residuals(y: np.ndarray) -> list[np.ndarray]:
-    return [correlate(y, SPAM3[None, :]), correlate(y, SPAM3[:, None])]
 
 
 def noise_level_deviation(image: np.ndarray, window: int = 32, residual: str = "spam3",
@@ -142,23 +140,27 @@ def noise_level_deviation(image: np.ndarray, window: int = 32, residual: str = "
     """
     if window < 2:
         raise ValueError(f"window must be >= 2, got {window}")
-    y = luma(image, np.float32) * np.float32(255.0)
     if residual == "spam3":
-        residuals = _spam3_residuals(y)
+        kernels = [SPAM3[None, :], SPAM3[:, None]]
     elif residual == "laplacian":
-        residuals = [correlate(y, LAPLACIAN)]
+        kernels = [LAPLACIAN]
     else:
         raise ValueError(f"unknown residual {residual!r}; choose 'spam3' or 'laplacian'")
-    if quant_step is not None:
-        residuals = [np.round(r / quant_step) for r in residuals]
-        if truncate is not None:
-            residuals = [np.clip(r, -truncate, truncate) for r in residuals]
-    # the mean of the residuals' variances, as np.mean computes it, without stacking them
-    count = len(residuals)
-    var = local_variance(residuals.pop(0), int(window))
-    while residuals:
-        var += local_variance(residuals.pop(0), int(window))
-    var /= count
+    y = luma(image, np.float32)
+    y *= np.float32(255.0)
+    # the mean of the residuals' variances, as np.mean computes it, one residual at a time
+    var = None
+    for kernel in kernels:
+        r = correlate(y, kernel)
+        if quant_step is not None:
+            r = np.round(r / quant_step)
+            if truncate is not None:
+                r = np.clip(r, -truncate, truncate)
+        v = local_variance(r, int(window))
+        del r
+        var = v if var is None else np.add(var, v, out=var)
+    del y
+    var /= len(kernels)
     var += floor * float(np.median(var))
     var += 1e-12
     log_var = np.log(var, out=var)
@@ -171,8 +173,10 @@ def _iter_highpass(image: np.ndarray):
     ``float32`` halves the memory of a large image (:mod:`noisead.anomaly.filters`).
     """
     rgb = as_rgb(image, np.float32)
-    y = luma(rgb, np.float32) * np.float32(255.0)
-    yield from _spam3_residuals(y)
+    y = luma(rgb, np.float32)
+    y *= np.float32(255.0)
+    yield correlate(y, SPAM3[None, :])
+    yield correlate(y, SPAM3[:, None])
     yield correlate(y, LAPLACIAN)
     yield correlate(correlate(y, _SECOND[:, None]), _SECOND[None, :])
     del y

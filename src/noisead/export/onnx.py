@@ -118,11 +118,11 @@ class OnnxExtractor:
         ``threads``: ONNX Runtime's intra-op threads (None: its own choice);
         ``channels_last``: the graph was exported so (its maps are returned as N x C x H x W
         views of channels-last memory, as PyTorch's channels-last tensors are);
-        ``arena``: ONNX Runtime's own memory arena, which keeps the largest run's buffers
-        for the session's lifetime (off: they go back to the C allocator after each run)."""
+        ``arena``: ONNX Runtime's own memory arena, which keeps a run's buffers for the
+        next run (until :meth:`release_memory`; off: each run allocates them again)."""
         import onnxruntime as ort
 
-        self.channels_last = channels_last
+        self.channels_last, self.arena = channels_last, arena
         options = ort.SessionOptions()
         options.enable_cpu_mem_arena = arena
         if threads:
@@ -132,6 +132,18 @@ class OnnxExtractor:
         self.session = ort.InferenceSession(source, options,
                                             providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def release_memory(self) -> None:
+        """Hand the arena's unused buffers back (after the last tile of an image: the
+        session would otherwise hold a whole tile's activations between images)."""
+        import onnxruntime as ort
+
+        if not self.arena:
+            return
+        options = ort.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        tiny = np.zeros((1, 3, 8, 8), np.float32)
+        self.session.run(None, {"image": tiny}, options)
 
     def __call__(self, images: Tensor | np.ndarray) -> tuple[Tensor, dict[str, Tensor]]:
         x = images.detach().cpu().numpy() if isinstance(images, Tensor) else images
