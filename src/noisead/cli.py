@@ -69,6 +69,12 @@ def cmd_analyze(args: Namespace) -> int:
     from noisead.infer import analyze
     from noisead.verdict import operating_point_for
 
+    if args.device:  # checked before any work; analyze() and worker processes read it
+        import os
+
+        from noisead.runtime import analysis_device
+
+        os.environ["NOISEAD_DEVICE"] = str(analysis_device(args.device))
     detector, weights = _load_model(args.model)
     mode = args.mode or detector.config.mode
     threshold = detector.config.threshold if args.threshold is None else args.threshold
@@ -266,6 +272,9 @@ def build_parser() -> CommandParser:
     a.add_argument("--address", default=None,
                    help="the Ray cluster for --engine ray (default: RAY_ADDRESS, a cluster "
                         "started on this machine, or a new one here)")
+    a.add_argument("--device", default=None,
+                   help="where the analysis runs: cpu (default), cuda, cuda:N, or auto (a "
+                        "GPU when there is one)")
     a.set_defaults(func=cmd_analyze)
 
     t = sub.add_parser("train-extractor", help="train a fingerprint extractor (DBL loss)",
