@@ -4,7 +4,8 @@
   (``"auto"``: ONNX Runtime where it runs) against PyTorch's, the reference of fitting and
   calibration, on the bundled example and on a JPEG-compressed synthetic photo, in both
   modes. The check *fails* (``make bench`` exits non-zero) when a difference exceeds the
-  tolerances below: a faster path may reorder float32 arithmetic, not change results.
+  tolerances of ``noisead.anomaly.backends`` (``HEATMAP_TOLERANCE``, ``AUC_TOLERANCE``,
+  ``SCORE_TOLERANCE``): a faster path may reorder float32 arithmetic, not change results.
 * :func:`bf16_check`: bfloat16 against float32 heatmaps (numerics only where emulated).
 * :func:`png_encoders`: encode time and size of the default result images of one analysis
   under several PNG encoders and settings (what ``noisead.io.save_png`` could use).
@@ -19,12 +20,7 @@ from typing import Any
 import numpy as np
 from speed_inputs import REPO, synthetic_image
 
-#: Largest |difference| allowed between the two backends' calibrated heatmaps (values in
-#: [0, 1]; a pixel's value is the share of pristine pixels scoring lower).
-HEATMAP_TOLERANCE = 5e-3
-#: Largest difference allowed between their pixel AUCs and between their image scores.
-AUC_TOLERANCE = 1e-3
-SCORE_TOLERANCE = 1e-3
+from noisead.anomaly.backends import AUC_TOLERANCE, HEATMAP_TOLERANCE, SCORE_TOLERANCE
 
 EXAMPLE = REPO / "src" / "noisead" / "examples" / "spliced.png"
 

@@ -6,7 +6,7 @@ import os
 import platform
 from typing import Any
 
-from speed_checks import AUC_TOLERANCE, HEATMAP_TOLERANCE, SCORE_TOLERANCE
+from noisead.anomaly.backends import AUC_TOLERANCE, HEATMAP_TOLERANCE, SCORE_TOLERANCE
 
 
 def machine() -> dict[str, Any]:

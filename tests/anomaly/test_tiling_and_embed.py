@@ -77,3 +77,26 @@ def test_channel_subset_is_applied():
     idx = torch.tensor([0, 5, 20, full.shape[1] - 1])
     sub = embed(model, x, model.default_taps, channel_index=idx)
     torch.testing.assert_close(sub, full[:, idx])
+
+
+def test_blocks_centred_as_they_are_laid_out_equal_the_blocks_minus_their_means(rng):
+    """Centring in the layout pass (reference scoring, the blind cache) computes exactly
+    ``blocks - mean``, in float32 and rounded once to float16."""
+    from noisead.anomaly.gaussian import phase_classes
+    from noisead.anomaly.tiling import Tile
+    from noisead.infer import load_detector
+
+    det = load_detector()
+    img = rng.random((70, 64, 3)).astype(np.float32)
+    source = TileSource(img, det.halo)
+    t = Tile(3, 43, 5, 53)  # 40 x 48 at a phase other than (0, 0)
+    plain, fp = det.embed_blocks(source, t)
+    centred, fp_centred = det.embed_blocks(source, t, center=True)
+    half, _ = det.embed_blocks(source, t, torch.float16, center=True)
+    classes = phase_classes(det.config.position_period, (t.y0, t.x0))
+    means = det.gaussian.mean[classes][:, None, :]
+    assert torch.equal(centred, plain - means)
+    assert half.dtype == torch.float16 and torch.equal(half, (plain - means).half())
+    np.testing.assert_array_equal(fp, fp_centred)
+    assert torch.equal(det.gaussian.score_blocks(centred, classes, centered=True),
+                       det.gaussian.score_blocks(plain, classes))

@@ -55,3 +55,47 @@ def test_export_does_not_change_the_model(tmp_path: Path) -> None:
     assert set(maps) == set(detector.taps)  # no hook left behind on the original
     for k, v in detector.extractor.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+def test_channels_last_graph_gives_the_same_maps_from_bytes(tmp_path: Path) -> None:
+    """The graph analyses use: taps as N x H x W x C, read back as N x C x H x W views, from
+    bytes (no file); with and without ONNX Runtime's arena, before and after it is given
+    back."""
+    from noisead.export import onnx_bytes
+
+    detector = load_detector()
+    graph = onnx_bytes(detector.extractor, detector.taps, channels_last=True)
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 72, 56)
+    expected_fp, expected = forward_with_taps(detector.extractor, x, detector.taps)
+    for arena in (True, False):
+        runtime = OnnxExtractor(graph, threads=1, channels_last=True, arena=arena)
+        for _ in range(2):
+            fp, maps = runtime(x)
+            torch.testing.assert_close(fp, expected_fp, rtol=1e-4, atol=1e-4)
+            for tap in detector.taps:
+                assert maps[tap].shape == expected[tap].shape
+                assert maps[tap].is_contiguous(memory_format=torch.channels_last)
+                torch.testing.assert_close(maps[tap], expected[tap], rtol=1e-4, atol=1e-4)
+            runtime.release_memory()
+
+
+def test_a_failed_export_keeps_the_standard_output_clean(capfd) -> None:
+    """The exporter prints its graph when it fails; that goes to the standard error, not
+    into the standard output that ``noisead analyze --json`` keeps for results."""
+    from torch import nn
+
+    from noisead.export import onnx_bytes
+
+    class Spectral(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 2, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.fft.fft2(self.conv(x)).abs()[:, :1]
+
+    with pytest.raises(Exception, match="fft"):
+        onnx_bytes(Spectral(), ("conv",))
+    out, _ = capfd.readouterr()
+    assert out == ""

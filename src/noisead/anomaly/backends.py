@@ -39,7 +39,8 @@ from torch import Tensor, nn
 
 from noisead.anomaly.embed import forward_with_taps
 
-__all__ = ["BACKENDS", "ExtractorRunner", "OnnxRunner", "TorchRunner", "analysis_backend",
+__all__ = ["AUC_TOLERANCE", "BACKENDS", "HEATMAP_TOLERANCE", "SCORE_TOLERANCE",
+           "ExtractorRunner", "OnnxRunner", "TorchRunner", "analysis_backend", "forget_runners",
            "onnx_cache_dir", "select_runner", "weights_digest"]
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,15 @@ BACKENDS = ("auto", "torch", "onnx")
 #: The exported graph must give PyTorch's values to within this, relative to the largest
 #: magnitude of each output, on the check input (float32 reorderings give about 1e-6).
 AGREEMENT = 1e-4
+
+#: How far an analysis with another backend may be from PyTorch's, the reference: the
+#: largest |difference| of the calibrated heatmaps (in [0, 1]), and of the pixel AUCs and
+#: image scores. Checked by ``make bench`` (benchmarks/speed.py) and the tests; ONNX
+#: Runtime's reordered float32 sums stay well inside (docs/BENCHMARKS.md, "Speed and
+#: memory").
+HEATMAP_TOLERANCE = 5e-3
+AUC_TOLERANCE = 1e-3
+SCORE_TOLERANCE = 1e-3
 
 #: Runners kept per process (a few detectors, devices or thread counts).
 _KEEP = 4
@@ -193,6 +203,13 @@ def onnx_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def forget_runners() -> None:
+    """Drop the runners (sessions, copies on a device) this process keeps in memory, and
+    what it remembers of failed exports; the disk cache stays."""
+    _runners.clear()
+    _onnx_failed.clear()
 
 
 def _remember(key: tuple, runner: ExtractorRunner) -> None:

@@ -8,8 +8,11 @@ returns ``fingerprint`` followed by one output per tap, named after the tapped l
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +83,29 @@ def onnx_bytes(extractor: nn.Module, taps: Sequence[str], sample_size: int = 64,
                names[0]: {0: "batch", 2: "height", 3: "width"},
                **{n: spatial for n in names[1:]}}
     buf = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), _stdout_to_stderr():
         # the TorchScript exporter is the one that takes these plain CNNs with dynamic
         # spatial axes as they are; its deprecation notice says nothing about the graph
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(model, (sample,), buf, input_names=["image"], output_names=names,
                           dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what is written to the standard output (file descriptor 1, C++ included) to the
+    standard error while the context is open: the exporter prints its graph there when an
+    export fails, and ``noisead analyze --json`` keeps its standard output for results."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def export_onnx(extractor: nn.Module, taps: Sequence[str], path: str | Path,
