@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noisead.anomaly.gaussian import to_blocks
+from noisead.anomaly.gaussian import single_thread, to_blocks
 from noisead.runtime import autocast
 
 
@@ -91,6 +91,14 @@ def blocks_from_maps(maps: dict[str, Tensor], taps: Sequence[str],
     first. ``center`` (``period² x D``, one row per block) is subtracted in float32 as the
     blocks are laid out, in the same pass; the result is then rounded to ``dtype``.
     """
+    with single_thread():  # a strided copy: faster on one thread (see single_thread)
+        return _blocks_from_maps(maps, taps, window, period, channel_index, dtype, center)
+
+
+def _blocks_from_maps(maps: dict[str, Tensor], taps: Sequence[str],
+                      window: tuple[int, int, int, int], period: int,
+                      channel_index: Tensor | None, dtype: torch.dtype,
+                      center: Tensor | None) -> Tensor:
     y, x, h, w = window
     ordered = [maps[t] for t in taps]
     p = period

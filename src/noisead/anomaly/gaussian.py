@@ -31,12 +31,15 @@ from torch import Tensor
 
 @contextlib.contextmanager
 def single_thread() -> Iterator[None]:
-    """Run small batched linear algebra (64 factorisations of 129 x 129) on one thread.
+    """Run small batched linear algebra on one thread: the factorisations (64 of 129 x
+    129), and the per-class products of the fit and the scoring (64 of n x D by D x D).
 
-    Multi-threaded LAPACK on matrices this small is all synchronisation: when another
+    Multi-threaded kernels on matrices this small are all synchronisation: when another
     process keeps the cores busy, every barrier waits for a descheduled thread and the
     factorisations take orders of magnitude longer than on one thread
-    (docs/BENCHMARKS.md, "Measurements behind implementation choices").
+    (docs/BENCHMARKS.md, "Measurements behind implementation choices"); the scoring of a
+    512 x 512 tile takes several times less CPU time on one thread than on two, idle
+    machine or not ("Speed and memory").
     """
     n = torch.get_num_threads()
     if n == 1:
@@ -149,6 +152,11 @@ class StreamingGaussian:
         k_all, n, d = blocks.shape
         if d != self.dim:
             raise ValueError(f"blocks must be K x n x {self.dim}, got {tuple(blocks.shape)}")
+        with single_thread():  # the same sums whatever the number of threads, and faster
+            self._update_blocks(blocks, classes, weights)
+
+    def _update_blocks(self, blocks: Tensor, classes: Tensor, weights: Tensor | None) -> None:
+        k_all, n, d = blocks.shape
         if weights is not None:
             weights = weights.to(blocks.device)
             kept = weights.sum(1)
@@ -303,6 +311,10 @@ class GaussianModel:
         """``K x n`` squared distances of phase blocks (``K x n x D``), row k of class
         ``classes[k]``: one batched product ``(x - mean) W^T`` over all classes, on the
         blocks' device. ``centered``: the blocks already are ``x - mean``."""
+        with single_thread():  # each class's product alone: the values do not change
+            return self._score_blocks(blocks, classes, centered)
+
+    def _score_blocks(self, blocks: Tensor, classes: Tensor, centered: bool) -> Tensor:
         k_all, n, d = blocks.shape
         device = blocks.device
         out = torch.empty(k_all, n, dtype=torch.float32, device=device)
