@@ -116,3 +116,15 @@ def test_blind_cache_budget_from_environment(monkeypatch):
     assert runtime.blind_cache_bytes() == 512 * 2**20
     monkeypatch.setenv("NOISEAD_BLIND_CACHE_MB", "64")
     assert runtime.blind_cache_bytes() == 64 * 2**20
+
+
+def test_opencv_takes_pytorchs_thread_count():
+    import cv2
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(8)
+        assert runtime.match_opencv_threads() == torch.get_num_threads() == 1  # fixture
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)

@@ -222,9 +222,21 @@ def configure_threads(threads: int | None = None) -> int:
     return torch.get_num_threads()
 
 
+def match_opencv_threads() -> int:
+    """Give OpenCV (the noise statistics' filters) PyTorch's thread count: its own default
+    is every core, which a worker process sharing the machine with others must not take."""
+    import cv2
+
+    n = torch.get_num_threads()
+    if cv2.getNumThreads() != n:
+        cv2.setNumThreads(n)
+    return n
+
+
 @functools.cache
 def prepare_cpu() -> dict[str, object]:
     """One-time process set-up before scoring images; idempotent."""
-    return {"threads": configure_threads(),
+    configure_threads()
+    return {"threads": match_opencv_threads(),
             "allocator_reuse": _libc() is not None
             and os.environ.get("NOISEAD_MALLOC_TUNE", "1") != "0"}
