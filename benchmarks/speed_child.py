@@ -102,6 +102,9 @@ class TimedRunner:
         self.totals["flops"] += self.per_pixel * n * h * w
         return out
 
+    def release(self) -> None:
+        self.runner.release()
+
 
 def _time_sources(totals: dict[str, float]) -> None:
     """Time each fused evidence source (wraps each instance's method, once)."""
