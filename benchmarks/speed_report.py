@@ -121,6 +121,34 @@ def _rows(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+#: The targets of issue 20 for one image on two cores, float32: seconds per megapixel end
+#: to end at 12 MP, and peak resident memory at 24 MP.
+TARGET_S_PER_MP, TARGET_SIZE = 1.5, "12"
+TARGET_RSS_MB, TARGET_RSS_SIZE = 1500, "24"
+
+
+def _targets(rows: list[dict[str, Any]]) -> list[str]:
+    """Each measured fp32 row at the targets' sizes against the targets, and the floor the
+    extractor's arithmetic sets at the machine's measured matrix-product peak."""
+    ok = [r for r in rows if "error" not in r and r["precision"] == "fp32"]
+    out = []
+    for r in ok:
+        total = (r["decode"] + r["analyze"] + r["write"]) / r["mp"]
+        if r["size"] == TARGET_SIZE:
+            floor = r["flops"] / r["peak_flops"] / r["mp"]
+            out.append(f"- {r['size']} MP, {r['mode']}: **{total:.2f} s/MP** end to end "
+                       f"(target {TARGET_S_PER_MP} s/MP: "
+                       f"{'met' if total <= TARGET_S_PER_MP else 'not met'}; load "
+                       f"{r['load']:.1f}); of which writing the files {r['write'] / r['mp']:.2f}"
+                       f". The extractor's convolutions alone, at 100% of the matrix-product "
+                       f"peak measured in the same process, would take {floor:.2f} s/MP.")
+        if r["size"] == TARGET_RSS_SIZE:
+            peak = max(r["peak_rss_analyze_mb"], r["peak_rss_mb"])
+            out.append(f"- {r['size']} MP, {r['mode']}: peak RSS **{peak:.0f} MB** (target "
+                       f"{TARGET_RSS_MB} MB: {'met' if peak <= TARGET_RSS_MB else 'not met'}).")
+    return ["", "Against the targets (one image, two cores, float32):", "", *out] if out else []
+
+
 def _agreement(rows: list[dict[str, Any]]) -> list[str]:
     ok = all(r["ok"] for r in rows)
     out = ["", f"Heatmaps of the `auto` backend against PyTorch's (the reference of fitting "
@@ -148,6 +176,12 @@ def _png(rows: list[dict[str, Any]]) -> list[str]:
     for e in r["png"]:
         out.append(f"| {e['encoder']} | {e['seconds']:.2f} | {e['seconds'] / r['mp']:.3f} | "
                    f"{e['mb']:.1f} |")
+    today = r["png"][0]
+    compressed = [e for e in r["png"] if "no compression" not in e["encoder"]]
+    best = min(compressed, key=lambda e: e["seconds"])
+    out += ["", f"`noisead.io.save_png` uses the first ({today['seconds']:.2f} s, "
+            f"{today['mb']:.1f} MB); the fastest compressed one here is \"{best['encoder']}\" "
+            f"({best['seconds']:.2f} s, {best['mb']:.1f} MB)."]
     return out
 
 
@@ -174,7 +208,7 @@ def _bf16(info: dict[str, Any], bf16: list[dict[str, Any]]) -> list[str]:
 def markdown(info: dict[str, Any], rows: list[dict[str, Any]],
              agreement: list[dict[str, Any]], bf16: list[dict[str, Any]], command: str
              ) -> str:
-    out = _header(info, command) + _rows(rows)
+    out = _header(info, command) + _rows(rows) + _targets(rows)
     if agreement:
         out += _agreement(agreement)
     out += _png(rows) + _bf16(info, bf16)
