@@ -77,8 +77,11 @@ def test_auto_takes_onnx_runtime_on_the_cpu_in_float32_only(tiny):
 def test_without_onnxruntime_auto_is_pytorch_and_onnx_says_what_to_install(tiny, monkeypatch):
     monkeypatch.setattr(backends, "onnx_available", lambda: False)
     assert select_runner(tiny, tiny.default_taps, device=CPU, backend="auto").name == "torch"
-    with pytest.raises(ImportError, match=r"noisead\[onnx\]"):
+    with pytest.raises(ModuleNotFoundError, match=r"noisead\[onnx\]") as info:
         select_runner(tiny, tiny.default_taps, device=CPU, backend="onnx")
+    from noisead.extras import missing_extra_message  # the command line's one line
+
+    assert "pip install 'noisead[onnx]'" in missing_extra_message(info.value)
 
 
 def test_backend_default_from_the_environment(monkeypatch):

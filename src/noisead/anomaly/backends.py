@@ -165,8 +165,10 @@ def select_runner(extractor: nn.Module, taps: Sequence[str], *, device: torch.de
                   backend: str = "auto", precision: str = "fp32") -> ExtractorRunner:
     """The runner of ``backend`` for this extractor on ``device`` (see the module docstring).
 
-    Raises ``ValueError`` where ``backend="onnx"`` cannot be honoured, and ``ImportError``
-    (naming the extra) where onnxruntime is missing for it.
+    On a GPU the extractor runs in float32 (TF32 off: :func:`noisead.runtime.resolve_device`)
+    from a copy on the device, kept per process. Raises ``ValueError`` where
+    ``backend="onnx"`` cannot be honoured, and ``ModuleNotFoundError`` (naming the extra)
+    where onnxruntime is missing for it.
     """
     backend = analysis_backend(backend)
     taps = tuple(taps)
@@ -177,8 +179,9 @@ def select_runner(extractor: nn.Module, taps: Sequence[str], *, device: torch.de
         if precision != "fp32":
             raise ValueError("the onnx backend runs in float32: it cannot take precision "
                              f"{precision!r}")
-        if not onnx_available():
-            raise ImportError("the onnx backend needs onnxruntime: pip install 'noisead[onnx]'")
+        if not onnx_available():  # named for noisead.extras, which names the extra
+            raise ModuleNotFoundError("the onnx backend needs onnxruntime: pip install "
+                                      "'noisead[onnx]'", name="onnxruntime")
         return _onnx_runner(extractor, taps, strict=True)
     if backend == "auto" and device.type == "cpu" and precision == "fp32" and onnx_available():
         runner = _onnx_runner(extractor, taps, strict=False)
@@ -186,7 +189,7 @@ def select_runner(extractor: nn.Module, taps: Sequence[str], *, device: torch.de
             return runner
     if device.type == "cpu":
         return TorchRunner(extractor, taps, precision, device)
-    key = ("torch", weights_digest(extractor, taps), str(device), precision)
+    key = ("torch", weights_digest(extractor, taps), str(device))
     if key not in _runners:
         on_device = copy.deepcopy(extractor).to(device).eval()
         _remember(key, TorchRunner(on_device, taps, "fp32", device))
