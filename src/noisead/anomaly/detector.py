@@ -6,8 +6,9 @@ saved as one safetensors file with a JSON sidecar (:mod:`noisead.anomaly.persist
 that scores an image in one call, :meth:`Detector.score_image`:
 
 1. the image is cut into tiles, each embedded with one extractor pass (PaDiM's feature
-   extraction, :mod:`noisead.anomaly.embed`) and scored against per-position Gaussians by
-   the chosen :class:`~noisead.anomaly.config.Mode` (:mod:`noisead.anomaly.modes`);
+   extraction, :mod:`noisead.anomaly.embed`; PyTorch or ONNX Runtime, on the CPU or a GPU:
+   :mod:`noisead.anomaly.backends`) and scored against per-position Gaussians by the
+   chosen :class:`~noisead.anomaly.config.Mode` (:mod:`noisead.anomaly.modes`);
 2. the squared distances are smoothed and, two-sided, turned into a robust deviation from
    the image's own median (:func:`noisead.anomaly.score.two_sided_deviation`);
 3. the config's evidence sources are fused in (:mod:`noisead.anomaly.fusion`).
