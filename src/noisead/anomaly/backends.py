@@ -27,6 +27,7 @@ import functools
 import hashlib
 import logging
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -64,6 +65,9 @@ SCORE_TOLERANCE = 1e-3
 #: Runners kept per process (a few detectors, devices or thread counts).
 _KEEP = 4
 _runners: OrderedDict[tuple, ExtractorRunner] = OrderedDict()
+#: Held while the caches are looked up or filled (the web viewer analyses in threads): a
+#: graph is exported once even when two analyses start together.
+_lock = threading.RLock()
 #: Digests of extractors that ONNX Runtime could not run (not tried again by "auto").
 _onnx_failed: set[str] = set()
 
@@ -171,7 +175,12 @@ def select_runner(extractor: nn.Module, taps: Sequence[str], *, device: torch.de
     where onnxruntime is missing for it.
     """
     backend = analysis_backend(backend)
-    taps = tuple(taps)
+    with _lock:
+        return _select(extractor, tuple(taps), device, backend, precision)
+
+
+def _select(extractor: nn.Module, taps: tuple[str, ...], device: torch.device, backend: str,
+            precision: str) -> ExtractorRunner:
     if backend == "onnx":
         if device.type != "cpu":
             raise ValueError(f"the onnx backend runs on the CPU only, not on {device}: use "
@@ -211,8 +220,9 @@ def onnx_available() -> bool:
 def forget_runners() -> None:
     """Drop the runners (sessions, copies on a device) this process keeps in memory, and
     what it remembers of failed exports; the disk cache stays."""
-    _runners.clear()
-    _onnx_failed.clear()
+    with _lock:
+        _runners.clear()
+        _onnx_failed.clear()
 
 
 def _remember(key: tuple, runner: ExtractorRunner) -> None:
