@@ -205,10 +205,28 @@ def _bf16(info: dict[str, Any], bf16: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+#: How the measured pipeline spends its time and memory, in words (no figures: those are
+#: in the tables this text follows).
+DESIGN = (
+    "Where the time goes, and what was done about it: the extractor runs in ONNX Runtime "
+    "(`auto`; the graph exported once per process, kept on disk by the weights' hash), its "
+    "taps written channels-last, its memory arena reused across an image's tiles and given "
+    "back when the image is scored; the tapped maps are laid out as phase blocks and centred "
+    "on the Gaussians' means in one pass, and scored class by class on one thread (these "
+    "small products take several times less CPU on one thread than on two); the noise "
+    "statistics' box means, small correlations and the Gaussian smoothings run through "
+    "OpenCV's separable filters in float32 (SciPy's windows, kernels and borders, to float32 "
+    "rounding: `tests/anomaly/test_filters.py`), one residual at a time; the JPEG lattice's "
+    "block statistics go by bands of block rows. What is left is mostly the extractor's "
+    "arithmetic (the floor above), then the phase-block layout and scoring (*gaussians*), "
+    "the noise statistics, and writing the files (`noisead.batch.outputs`, "
+    "`noisead.io.save_png`: the PNG table below is what a faster encoder would save).")
+
+
 def markdown(info: dict[str, Any], rows: list[dict[str, Any]],
              agreement: list[dict[str, Any]], bf16: list[dict[str, Any]], command: str
              ) -> str:
-    out = _header(info, command) + _rows(rows) + _targets(rows)
+    out = _header(info, command) + _rows(rows) + _targets(rows) + ["", DESIGN]
     if agreement:
         out += _agreement(agreement)
     out += _png(rows) + _bf16(info, bf16)
