@@ -136,7 +136,8 @@ def _targets(rows: list[dict[str, Any]]) -> list[str]:
         total = (r["decode"] + r["analyze"] + r["write"]) / r["mp"]
         if r["size"] == TARGET_SIZE:
             floor = r["flops"] / r["peak_flops"] / r["mp"]
-            out.append(f"- {r['size']} MP, {r['mode']}: **{total:.2f} s/MP** end to end "
+            out.append(f"- {r['size']} MP, {r['mode']}, {r['backend']}: **{total:.2f} s/MP** "
+                       "end to end "
                        f"(target {TARGET_S_PER_MP} s/MP: "
                        f"{'met' if total <= TARGET_S_PER_MP else 'not met'}; load "
                        f"{r['load']:.1f}); of which writing the files {r['write'] / r['mp']:.2f}"
@@ -144,7 +145,8 @@ def _targets(rows: list[dict[str, Any]]) -> list[str]:
                        f"peak measured in the same process, would take {floor:.2f} s/MP.")
         if r["size"] == TARGET_RSS_SIZE:
             peak = max(r["peak_rss_analyze_mb"], r["peak_rss_mb"])
-            out.append(f"- {r['size']} MP, {r['mode']}: peak RSS **{peak:.0f} MB** (target "
+            out.append(f"- {r['size']} MP, {r['mode']}, {r['backend']}: peak RSS "
+                       f"**{peak:.0f} MB** (target "
                        f"{TARGET_RSS_MB} MB: {'met' if peak <= TARGET_RSS_MB else 'not met'}).")
     return ["", "Against the targets (one image, two cores, float32):", "", *out] if out else []
 
@@ -220,7 +222,10 @@ DESIGN = (
     "block statistics go by bands of block rows. What is left is mostly the extractor's "
     "arithmetic (the floor above), then the phase-block layout and scoring (*gaussians*), "
     "the noise statistics, and writing the files (`noisead.batch.outputs`, "
-    "`noisead.io.save_png`: the PNG table below is what a faster encoder would save).")
+    "`noisead.io.save_png`: the PNG table below is what a faster encoder would save). Blind "
+    "mode also keeps up to `NOISEAD_BLIND_CACHE_MB` (512 MB by default) of embeddings "
+    "between its passes: a smaller budget lowers its peak, fitting a large image on fewer "
+    "of its tiles.")
 
 
 def markdown(info: dict[str, Any], rows: list[dict[str, Any]],
