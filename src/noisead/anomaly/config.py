@@ -7,6 +7,7 @@ and brings them to this one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -35,6 +36,10 @@ MODES: tuple[Mode, ...] = tuple(Mode)
 #: suspicious; ``upper``: only high distances are.
 SCORE_DIRECTIONS = ("two-sided", "upper")
 
+#: ``one``: blind mode explains an image as one camera plus outliers; ``auto``: as two
+#: cameras where a two-part mixture wins (:mod:`noisead.anomaly.modes.two_part`).
+BLIND_PARTS = ("one", "auto")
+
 
 @dataclass
 class DetectorConfig:
@@ -58,6 +63,9 @@ class DetectorConfig:
     smoothing_sigma: float = 8.0
     score_direction: str = "two-sided"    # one of SCORE_DIRECTIONS
     evidence: tuple[str, ...] = ()        # evidence sources fused with the learned map
+    # The learned map's weight in the fusion (its robust z times this before the maximum);
+    # 0: left out, the evidence sources alone (docs/BENCHMARKS.md, the fusion ablation)
+    learned_weight: float = 1.0
     jpeg_window: int = 3                  # blocks per side of the lattice evidence window
     jpeg_host_discount: float = 0.0       # how much host-lattice evidence lowers the others
     jpeg_image_discount: float = 1.0      # the same, for the image score's map only
@@ -65,6 +73,9 @@ class DetectorConfig:
     mode: Mode = Mode.BLIND
     blind_trim: float = 0.2               # fraction of most anomalous pixels left out of refit
     blind_prior: float = 1.0              # weight of the reference covariance, in units of D
+    # "auto": blind mode may explain the image as two cameras (modes/two_part.py);
+    # "one": always one camera plus outliers
+    blind_parts: str = "one"
     threshold: float = 0.99               # on the calibrated heatmap
     # The image statistic: this quantile of the raw map smoothed by a Gaussian of
     # image_smoothing pixels (see score.region_quantile; chosen on the validation sets,
@@ -131,6 +142,15 @@ class DetectorConfig:
                 or self.jpeg_image_discount < 0 or self.jpeg_image_weight <= 0):
             raise ValueError("jpeg_window must be >= 1, the JPEG discounts >= 0 and "
                              "jpeg_image_weight > 0")
+        if self.blind_parts not in BLIND_PARTS:
+            raise ValueError(f"blind_parts must be one of {', '.join(BLIND_PARTS)}, "
+                             f"got {self.blind_parts!r}")
+        if not (math.isfinite(self.learned_weight) and self.learned_weight >= 0):
+            raise ValueError(f"learned_weight must be a finite number >= 0, got "
+                             f"{self.learned_weight!r}")
+        if self.learned_weight == 0 and not self.evidence:
+            raise ValueError("learned_weight 0 leaves the learned map out of the fusion: "
+                             "it needs at least one evidence source")
         if self.image_smoothing < 0:
             raise ValueError("image_smoothing must be >= 0")
         if self.patch_size % self.position_period:

@@ -16,7 +16,8 @@ Layouts: version 1 named the position period ``period`` and switched the fused e
 with two flags, ``noise_statistics`` (noise level and spectrum) and ``jpeg_traces`` (the
 JPEG lattice); its oldest files lack ``score_direction`` (they scored ``"upper"``) and
 ``image_smoothing`` (calibrated on the unsmoothed statistic, 0). Version 2 has
-``position_period`` and the list ``evidence``.
+``position_period`` and the list ``evidence``. Version 3 adds the settings of
+:data:`_ADDED_IN_V3` (an older file gets the value that scores as it did).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from noisead.anomaly.detector import Detector
 
 #: The sidecar layout this code writes and reads.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: Sidecar keys that are not the detector's ``info``.
 _RESERVED = {"kind", "extractor", "detector", "format_version"}
@@ -86,6 +87,8 @@ def migrate_sidecar(meta: dict[str, Any], source: str | Path) -> dict[str, Any]:
     meta = dict(meta)
     if version < 2:
         meta["detector"] = _settings_from_v1(meta["detector"])
+    if version < 3:
+        meta["detector"] = {**_ADDED_IN_V3, **meta["detector"]}
     meta["format_version"] = FORMAT_VERSION
     return meta
 
@@ -99,6 +102,13 @@ _V1_DEFAULTS: dict[str, Any] = {
     "jpeg_image_weight": 2.0, "mode": "blind", "blind_trim": 0.2, "blind_prior": 1.0,
     "threshold": 0.99, "image_quantile": 0.95, "image_smoothing": 0.0, "tile": 512,
     "precision": "auto", "seed": 0,
+}
+
+
+#: Settings new in version 3, with the value that scores an older file as it was scored.
+_ADDED_IN_V3: dict[str, Any] = {
+    "blind_parts": "one",  # blind mode: one camera plus outliers, never two parts
+    "learned_weight": 1.0,  # the learned map fused at its own scale
 }
 
 

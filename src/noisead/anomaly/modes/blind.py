@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from noisead.anomaly.gaussian import GaussianModel, StreamingGaussian, mask_to_blocks, phase_classes
+from noisead.anomaly.modes import two_part
 from noisead.anomaly.modes.canvas import Canvas, tile_distances
 from noisead.anomaly.score import smooth
 from noisead.anomaly.tiling import Tile
@@ -141,6 +142,13 @@ def score_blind(detector: Detector, canvas: Canvas) -> None:
     # Blind Gaussians are indexed by the absolute phase, like the blind fit itself.
     stats = _sums(detector, cache, keep)
     g = fit_blind(detector, stats)
+    parts = None
+    if cfg.blind_parts == "auto":  # two cameras rather than one plus outliers?
+        parts = two_part.find_two_parts(detector, g, cache, keep)
+        if parts is not None:  # the larger part is the image's camera: refit on it
+            keep = {t: keep[t] & parts.host[t] for t in fitted}
+            stats = _sums(detector, cache, keep)
+            g = fit_blind(detector, stats)
     if cfg.blind_trim > 0:
         trimmed = _trimmed(detector, canvas, g, cache, fitted, whole)
         trimmed = {t: trimmed[t] & keep[t] for t in fitted}
@@ -158,6 +166,8 @@ def score_blind(detector: Detector, canvas: Canvas) -> None:
             canvas.put(canvas.distances, t, tile_distances(g, blocks, t, period))
     else:
         g = _score_out_of_sample(detector, canvas, cache, keep, stats.dim)
+    if parts is not None and whole and two_part.SETTINGS.variant == "posterior":
+        two_part.posterior_distances(canvas, parts)
     cache.clear()
     fitted_set = set(fitted)
     for t in canvas.tiles:
