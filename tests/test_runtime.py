@@ -128,3 +128,30 @@ def test_opencv_takes_pytorchs_thread_count():
         assert cv2.getNumThreads() == 1
     finally:
         cv2.setNumThreads(before)
+
+
+def test_run_concurrently_keeps_order_and_waits_for_every_task(monkeypatch):
+    import threading
+    import time
+
+    finished = []
+
+    def task(i):
+        def run():
+            if i == 1:
+                raise ValueError("task 1 failed")
+            time.sleep(0.05)
+            finished.append((i, threading.current_thread().name))
+            return i * i
+        return run
+
+    assert runtime.run_concurrently([task(0), task(2), task(3)], workers=2) == [0, 4, 9]
+    finished.clear()
+    with pytest.raises(ValueError, match="task 1 failed"):
+        runtime.run_concurrently([task(0), task(1), task(2)], workers=2)
+    # the error came only after the other tasks had ended
+    assert sorted(i for i, _ in finished) == [0, 2]
+    # one worker: run in order in the caller's thread
+    finished.clear()
+    assert runtime.run_concurrently([task(3), task(0)], workers=1) == [9, 0]
+    assert [name for _, name in finished] == [threading.current_thread().name] * 2

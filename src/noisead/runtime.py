@@ -33,9 +33,13 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 BLIND_CACHE_MB = 512.0
 _M_TRIM_THRESHOLD = -1
@@ -220,6 +224,26 @@ def configure_threads(threads: int | None = None) -> int:
     if n > 0 and n != torch.get_num_threads():
         torch.set_num_threads(n)
     return torch.get_num_threads()
+
+
+def run_concurrently(tasks: Sequence[Callable[[], T]], workers: int | None = None) -> list[T]:
+    """Run independent ``tasks`` on up to ``workers`` threads (default: PyTorch's thread
+    count); their results in order. The first exception is raised once every task has
+    ended (none is left running behind the caller's back).
+
+    For work that releases the GIL (libpng, NumPy's large array operations, OpenCV):
+    rendering and encoding an image's result files, which would otherwise use one core.
+    One thread (a worker process given one core) runs them in order, in the caller's.
+    Each task's own PyTorch operations use the process' thread count when they start
+    (under :func:`noisead.anomaly.gaussian.single_thread`: one each).
+    """
+    workers = min(len(tasks), workers or torch.get_num_threads())
+    if workers <= 1:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="noisead") as pool:
+        futures = [pool.submit(task) for task in tasks]
+        wait(futures)
+    return [f.result() for f in futures]
 
 
 def match_opencv_threads() -> int:

@@ -160,3 +160,32 @@ def test_score_blocks_equals_score_map(rng):
     want = score_map(g, emb, p, origin=(5, 2))
     got = from_blocks(g.score_blocks(to_blocks(emb, p), phase_classes(p, (5, 2))), p, 24, 16)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_score_blocks_and_layout_do_not_depend_on_the_thread_count(rng, threads):
+    """Classes and block rows are shared out between threads; every value is the one a
+    single thread computes, bit for bit (the shares change, the products do not)."""
+    from noisead.anomaly.embed import blocks_from_maps
+
+    d, p = 5, 8
+    a = torch.from_numpy(rng.normal(size=(p * p, d, d))).float()
+    g = GaussianModel.from_covariance(torch.randn(p * p, d).double(),
+                                      (a @ a.transpose(1, 2) + torch.eye(d)).double(),
+                                      torch.full((p * p,), 100.0), shrinkage=0.0)
+    maps = {"a": torch.randn(1, 3, 40, 48), "b": torch.randn(1, 2, 40, 48)}
+    classes = phase_classes(p, (0, 0))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        blocks1 = blocks_from_maps(maps, ["a", "b"], (4, 8, 32, 40), p, center=g.mean.float())
+        want = g.score_blocks(blocks1, classes, centered=True)
+        torch.set_num_threads(threads)
+        blocks = blocks_from_maps(maps, ["a", "b"], (4, 8, 32, 40), p, center=g.mean.float())
+        got = g.score_blocks(blocks, classes, centered=True)
+        got_raw = g.score_blocks(blocks_from_maps(maps, ["a", "b"], (4, 8, 32, 40), p), classes)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(blocks, blocks1)
+    assert torch.equal(got, want)
+    torch.testing.assert_close(got_raw, want, rtol=1e-5, atol=1e-5)

@@ -9,6 +9,7 @@ already full size; for Restormer the default tap is the fingerprint itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from noisead.anomaly.gaussian import single_thread, to_blocks
-from noisead.runtime import autocast
+from noisead.runtime import autocast, run_concurrently
 
 
 @contextlib.contextmanager
@@ -91,17 +92,8 @@ def blocks_from_maps(maps: dict[str, Tensor], taps: Sequence[str],
     first. ``center`` (``period² x D``, one row per block) is subtracted in float32 as the
     blocks are laid out, in the same pass; the result is then rounded to ``dtype``.
     """
-    with single_thread():  # a strided copy: faster on one thread (see single_thread)
-        return _blocks_from_maps(maps, taps, window, period, channel_index, dtype, center)
-
-
-def _blocks_from_maps(maps: dict[str, Tensor], taps: Sequence[str],
-                      window: tuple[int, int, int, int], period: int,
-                      channel_index: Tensor | None, dtype: torch.dtype,
-                      center: Tensor | None) -> Tensor:
     y, x, h, w = window
     ordered = [maps[t] for t in taps]
-    p = period
     if len({tuple(m.shape[-2:]) for m in ordered}) > 1:
         full = concat_maps(maps, taps, channel_index=channel_index)
         blocks = to_blocks(full[0, :, y:y + h, x:x + w], period)
@@ -120,16 +112,40 @@ def _blocks_from_maps(maps: dict[str, Tensor], taps: Sequence[str],
                 continue
             m = m.index_select(0, sel.to(m.device))
         parts.append(m[:, y:y + h, x:x + w])
+    return _lay_out(parts, h, w, period, dtype, center)
+
+
+def _lay_out(parts: list[Tensor], h: int, w: int, period: int, dtype: torch.dtype,
+             center: Tensor | None) -> Tensor:
+    """Maps of one size (``C_i x h x w`` each) written straight into phase blocks.
+
+    A strided copy, faster on one thread than on several (see
+    :func:`~noisead.anomaly.gaussian.single_thread`): on the CPU the rows of blocks are
+    shared out between PyTorch's threads, each copying its share on one.
+    """
+    p = period
     d = sum(m.shape[0] for m in parts)
     out = torch.empty(p, p, h // p, w // p, d, dtype=dtype, device=parts[0].device)
     means = None if center is None else center.float().view(p, p, 1, 1, d)
-    offset = 0
-    for m in parts:
-        c = m.shape[0]
-        laid_out = m.reshape(c, h // p, p, w // p, p).permute(2, 4, 1, 3, 0)
-        if means is None:
-            out[..., offset:offset + c].copy_(laid_out)
-        else:  # computed in float32, rounded once to ``dtype`` as it is stored
-            torch.sub(laid_out, means[..., offset:offset + c], out=out[..., offset:offset + c])
-        offset += c
+    laid_out = [m.reshape(m.shape[0], h // p, p, w // p, p).permute(2, 4, 1, 3, 0)
+                for m in parts]
+
+    def fill(start: int, stop: int) -> None:  # the block rows start:stop
+        offset = 0
+        for block in laid_out:
+            c = block.shape[-1]
+            target = out[start:stop, ..., offset:offset + c]
+            if means is None:
+                target.copy_(block[start:stop])
+            else:  # computed in float32, rounded once to ``dtype`` as it is stored
+                torch.sub(block[start:stop], means[start:stop, ..., offset:offset + c],
+                          out=target)
+            offset += c
+
+    threads = torch.get_num_threads() if out.device.type == "cpu" else 1
+    edges = [p * i // threads for i in range(threads + 1)]
+    with single_thread():
+        run_concurrently([functools.partial(fill, a, b)
+                          for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a],
+                         workers=threads)
     return out.view(p * p, -1, d)

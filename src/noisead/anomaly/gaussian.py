@@ -22,11 +22,14 @@ running sums kept in float64.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from noisead.runtime import run_concurrently
 
 
 @contextlib.contextmanager
@@ -88,6 +91,14 @@ def from_blocks(values: Tensor, period: int, height: int, width: int) -> Tensor:
     """``period² x n`` per-pixel values → H x W (inverse of :func:`to_blocks`' order)."""
     return (values.reshape(period, period, height // period, width // period)
             .permute(2, 0, 3, 1).reshape(height, width))
+
+
+def _even_split(count: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` (at most ``count``) contiguous ranges covering ``range(count)``, sizes
+    differing by at most one."""
+    parts = max(1, min(parts, count))
+    edges = [count * i // parts for i in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def _class_chunk(n: int, d: int, budget_bytes: int = 64 << 20) -> int:
@@ -309,29 +320,42 @@ class GaussianModel:
     def score_blocks(self, blocks: Tensor, classes: Tensor, *, centered: bool = False
                      ) -> Tensor:
         """``K x n`` squared distances of phase blocks (``K x n x D``), row k of class
-        ``classes[k]``: one batched product ``(x - mean) W^T`` over all classes, on the
-        blocks' device. ``centered``: the blocks already are ``x - mean``."""
-        with single_thread():  # each class's product alone: the values do not change
-            return self._score_blocks(blocks, classes, centered)
+        ``classes[k]``: one batched product ``(x - mean) W^T`` per group of classes, on the
+        blocks' device.
 
-    def _score_blocks(self, blocks: Tensor, classes: Tensor, centered: bool) -> Tensor:
-        k_all, n, d = blocks.shape
+        ``centered``: the blocks already are ``x - mean``. On the CPU the classes are
+        shared out between PyTorch's threads, each running its products on one thread
+        (see :func:`single_thread`); each class's product is computed alone whatever the
+        group, so the values do not depend on the thread count.
+        """
+        out = torch.empty(blocks.shape[0], blocks.shape[1], dtype=torch.float32,
+                          device=blocks.device)
+        threads = torch.get_num_threads() if blocks.device.type == "cpu" else 1
+        bounds = _even_split(blocks.shape[0], threads)
+        with single_thread():
+            run_concurrently([functools.partial(self._score_into, out, blocks, classes,
+                                                a, b, centered)
+                              for a, b in bounds], workers=threads)
+        return out
+
+    def _score_into(self, out: Tensor, blocks: Tensor, classes: Tensor, start: int,
+                    stop: int, centered: bool) -> None:
+        """Rows ``start:stop`` of :meth:`score_blocks`, written into ``out``."""
+        n, d = blocks.shape[1], blocks.shape[2]
         device = blocks.device
-        out = torch.empty(k_all, n, dtype=torch.float32, device=device)
-        classes = classes.to(device)
+        classes = classes[start:stop].to(device)
         mean = self.mean.to(device)[classes]
         wt = self.whitener.to(device)[classes].transpose(1, 2)
         # small chunks: each class's product is computed alone whatever the chunk (the
         # values do not depend on it), and the products of a whole tile are large
         step = _class_chunk(n, d, 16 << 20)
-        for a in range(0, k_all, step):
-            if centered:
-                x = blocks[a:a + step]
-            else:
-                x = blocks[a:a + step] - mean[a:a + step, None, :]  # float32, one pass
-            z = torch.bmm(x, wt[a:a + step])
-            out[a:a + step] = torch.linalg.vector_norm(z, dim=2).square_()
-        return out
+        for a in range(0, stop - start, step):
+            b = min(a + step, stop - start)
+            x = blocks[start + a:start + b]
+            if not centered:
+                x = x - mean[a:b, None, :]  # float32, one pass
+            z = torch.bmm(x, wt[a:b])
+            out[start + a:start + b] = torch.linalg.vector_norm(z, dim=2).square_()
 
     def state_dict(self, prefix: str = "gaussian.") -> dict[str, Tensor]:
         return {f"{prefix}mean": self.mean, f"{prefix}whitener": self.whitener,

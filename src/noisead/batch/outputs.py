@@ -12,11 +12,12 @@ found), so a JSON on disk means the files beside it are complete.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,11 @@ from noisead.batch.state import InputRecord
 from noisead.batch.summary import atomic_binary_file
 from noisead.infer import Analysis, colorize, fingerprint_view, overlay
 from noisead.io import atomic_write_bytes, ensure_writable_dir, save_json, save_png, to_uint8
+from noisead.runtime import run_concurrently
 
 THUMB_SIDE = 256
 
-#: Every kind of file a result can have, in the order they are written (the JSON last).
+#: Every kind of file a result can have (the JSON, which names the others, is written last).
 OUTPUT_CHOICES = ("heatmap", "mask", "overlay", "fingerprint", "heatmap16", "npz", "json")
 #: What ``noisead analyze`` writes unless ``--outputs`` says otherwise: the JSON and the
 #: PNGs a person looks at. The arrays are opt-in: the ``.npz`` takes 14 bytes a pixel,
@@ -153,24 +155,31 @@ def write_outputs(analysis: Analysis, image: np.ndarray, out_dir: str | Path, st
     started = time.monotonic()
     paths: dict[str, Path] = {}
     thumbs: dict[str, str] = {}
+
+    def overlay_files(path: Path) -> None:
+        overlay_rgb = overlay(image, analysis.heatmap, analysis.mask)
+        save_png(path, overlay_rgb)
+        thumbs.update(save_thumbnails(out, stem, image, overlay_rgb))
+
+    writers: dict[str, Callable[[Path], None]] = {
+        "heatmap": lambda path: save_png(path, colorize(analysis.heatmap)),
+        "mask": lambda path: save_png(path, analysis.mask),
+        "overlay": overlay_files,
+        "fingerprint": lambda path: save_png(path, fingerprint_view(analysis.fingerprint)),
+        "heatmap16": lambda path: save_heatmap16(path, analysis.heatmap),
+        "npz": lambda path: save_npz(path, analysis),
+    }
+    tasks = []
     for kind in OUTPUT_CHOICES:
         if kind not in options.kinds or kind == "json":
             continue
         path = paths[kind] = names[kind]
-        if kind == "heatmap":
-            save_png(path, colorize(analysis.heatmap))
-        elif kind == "mask":
-            save_png(path, analysis.mask)
-        elif kind == "overlay":
-            overlay_rgb = overlay(image, analysis.heatmap, analysis.mask)
-            save_png(path, overlay_rgb)
-            thumbs = save_thumbnails(out, stem, image, overlay_rgb)
-        elif kind == "fingerprint":
-            save_png(path, fingerprint_view(analysis.fingerprint))
-        elif kind == "heatmap16":
-            save_heatmap16(path, analysis.heatmap)
-        elif kind == "npz":
-            save_npz(path, analysis)
+        # the overlay (and its thumbnails) takes longest: started first
+        tasks.insert(0 if kind == "overlay" else len(tasks),
+                     functools.partial(writers[kind], path))
+    # Each file is rendered and encoded on its own thread (libpng and NumPy release the
+    # GIL); the JSON, which names them, is written once they all are.
+    run_concurrently(tasks)
     paths["json"] = names["json"]
     timings = {"analysis_s": round(analysis.seconds, 3),
                "write_s": round(time.monotonic() - started, 3)}

@@ -10,7 +10,6 @@ become ``null``, so every file is strict JSON that browsers and ``jq`` accept).
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import os
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from noisead.io.arrays import to_uint8
 from noisead.io.errors import OutputError
@@ -147,6 +145,8 @@ def encode_png(array: np.ndarray, *, compress_level: int = PNG_FAST) -> bytes:
 
     ``compress_level`` is zlib's (0-9): :data:`PNG_FAST` for results, :data:`PNG_SMALL`
     for data sets. PNG is lossless at every level: only the size and the time differ.
+    Encoded by libpng through OpenCV, which releases the GIL (result files are encoded in
+    threads: :func:`noisead.batch.outputs.write_outputs`).
     """
     a = np.asarray(array)
     if a.ndim == 3 and a.shape[2] == 1:
@@ -163,23 +163,31 @@ def encode_png(array: np.ndarray, *, compress_level: int = PNG_FAST) -> bytes:
         a = a.astype(np.uint8) * np.uint8(255)
     elif np.issubdtype(a.dtype, np.floating):
         a = to_uint8(a)
-    if a.dtype == np.uint8 or (a.dtype == np.uint16 and a.ndim == 2):
-        buf = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(a)).save(
-            buf, format="PNG", compress_level=int(compress_level)
-        )
-        return buf.getvalue()
-    if a.dtype == np.uint16:
-        import cv2  # PIL writes no 16-bit colour PNG
-
-        bgr = np.ascontiguousarray(a[:, :, [2, 1, 0, 3][: a.shape[2]]])
-        ok, enc = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)])
-        if not ok:
-            raise ValueError("OpenCV failed to encode the 16-bit image as PNG")
-        return enc.tobytes()
+    if a.dtype in (np.uint8, np.uint16):
+        return _libpng(a, int(compress_level))
     raise ValueError(
         f"a PNG cannot hold dtype {a.dtype}; use bool, uint8, uint16 or float in [0, 1]"
     )
+
+
+def _libpng(a: np.ndarray, level: int) -> bytes:
+    """PNG bytes of a uint8 / uint16 gray, RGB or RGBA array, by libpng (OpenCV).
+
+    At :data:`PNG_FAST` and below no row filter is tried: on noise-like result images the
+    filters cost more time than they save bytes (docs/BENCHMARKS.md, "Speed and memory",
+    the PNG encoders). Above it, libpng chooses filters adaptively (smaller files).
+    """
+    import cv2
+
+    if a.ndim == 3:  # OpenCV takes BGR(A)
+        a = a[:, :, [2, 1, 0, 3][: a.shape[2]]]
+    params = [cv2.IMWRITE_PNG_COMPRESSION, level]
+    if level <= PNG_FAST:
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
+    ok, enc = cv2.imencode(".png", np.ascontiguousarray(a), params)
+    if not ok:
+        raise ValueError(f"libpng failed to encode a {a.dtype} array of shape {a.shape}")
+    return enc.tobytes()
 
 
 def save_png(path: str | Path, array: np.ndarray, *, compress_level: int = PNG_FAST) -> None:
