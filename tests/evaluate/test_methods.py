@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from noisead.anomaly.config import Mode
+from noisead.evaluate.ablation import FUSION_VARIANTS
 from noisead.evaluate.methods import (
     METHODS,
     BaselineMethod,
+    FusionVariantMethod,
     MethodContext,
     NoiseadMethod,
     method_names,
@@ -26,7 +28,10 @@ def test_every_mode_and_baseline_is_registered_once_under_its_name():
     baselines = [m.name for m in METHODS.values() if isinstance(m, BaselineMethod)]
     assert baselines == ["noi1", "ela", "noise_residual_variance", "noise_statistics",
                          "jpeg_lattice"]
-    assert all(m.uses_detector == isinstance(m, NoiseadMethod) for m in METHODS.values())
+    variants = [m.name for m in METHODS.values() if isinstance(m, FusionVariantMethod)]
+    assert variants == [v.method_name for v in FUSION_VARIANTS]
+    assert all(m.uses_detector == isinstance(m, NoiseadMethod | FusionVariantMethod)
+               for m in METHODS.values())
 
 
 def test_method_names_keep_order_drop_repeats_and_list_the_valid_ones():

@@ -4,10 +4,16 @@ All maps are put in the same units (robust z of a log statistic), then combined 
 pixel-wise maximum: whichever trace is inconsistent at a pixel raises its score, and the
 evidence map records which one did. Sources are taken in the order of
 :data:`noisead.anomaly.evidence.EVIDENCE_SOURCES`, whatever order the config lists them in.
+
+``DetectorConfig.learned_weight`` scales the learned map before the maximum (1: as it is;
+0: left out, so the evidence sources alone make the map). The benchmarks compare these
+fusions on the same analyses of each image (:mod:`noisead.evaluate.ablation`), so the
+sources' maps can be handed in once computed instead of being computed again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +21,9 @@ import numpy as np
 from noisead.anomaly.config import DetectorConfig
 from noisead.anomaly.evidence import EVIDENCE_SOURCES
 from noisead.anomaly.noise_statistics import MAD_TO_SIGMA
+
+#: Each evidence source's map of one image, by source key (``None``: no such evidence).
+Deviations = Mapping[str, np.ndarray | None]
 
 
 @dataclass
@@ -27,26 +36,48 @@ class Fused:
     image_statistic: float | None
 
 
-def fuse(learned: np.ndarray, image: np.ndarray, config: DetectorConfig) -> Fused:
+def evidence_deviations(image: np.ndarray, config: DetectorConfig) -> dict[str, np.ndarray | None]:
+    """The maps of ``config.evidence``'s sources for ``image``, each computed once."""
+    return {s.key: s.deviation(image, config) for s in EVIDENCE_SOURCES
+            if s.key in config.evidence}
+
+
+def fuse(learned: np.ndarray, image: np.ndarray, config: DetectorConfig,
+         deviations: Deviations | None = None) -> Fused:
     """Fold the ``config.evidence`` sources of ``image`` into the ``learned`` map.
 
     ``learned`` is the two-sided deviation of the learned distances (MAD units) and is
     modified in place. Without evidence sources it is returned as it is, with no evidence
-    map. A source may first compute the image statistic from the map fused so far, and
-    lower that map where it vouches for the host (see
-    :class:`~noisead.anomaly.evidence.base.EvidenceSource`).
+    map. With them it is put in robust z-units and scaled by ``config.learned_weight``; at
+    weight 0 it is left out and the first source that has evidence starts the map (an
+    image with no evidence at all then gets an all-zero map, no evidence map). A source
+    may first compute the image statistic from the map fused so far, and lower that map
+    where it vouches for the host (see
+    :class:`~noisead.anomaly.evidence.base.EvidenceSource`). ``deviations``: the sources'
+    maps already computed for this image with this config (:func:`evidence_deviations`;
+    never modified), so that several fusions of one image compute them once.
     """
     if not config.evidence:
         return Fused(learned, None, None)
-    fused = learned
-    fused /= np.float32(MAD_TO_SIGMA)  # MAD units -> robust z, the sources' units
-    evidence = np.zeros(fused.shape, np.uint8)
+    fused: np.ndarray | None = None
+    evidence: np.ndarray | None = None
+    if config.learned_weight:
+        fused = learned
+        fused /= np.float32(MAD_TO_SIGMA)  # MAD units -> robust z, the sources' units
+        if config.learned_weight != 1.0:
+            fused *= np.float32(config.learned_weight)
+        evidence = np.zeros(fused.shape, np.uint8)
     statistic: float | None = None
     for code, source in enumerate(EVIDENCE_SOURCES, start=1):
         if source.key not in config.evidence:
             continue
-        values = source.deviation(image, config)
+        values = (deviations[source.key] if deviations is not None and source.key in deviations
+                  else source.deviation(image, config))
         if values is None:
+            continue
+        if fused is None or evidence is None:  # learned map left out: this source starts it
+            fused = values.astype(np.float32, copy=True)
+            evidence = np.full(fused.shape, code, np.uint8)
             continue
         own = source.image_statistic(fused, values, config)
         if own is not None:
@@ -55,4 +86,6 @@ def fuse(learned: np.ndarray, image: np.ndarray, config: DetectorConfig) -> Fuse
         evidence[values > fused] = code
         np.maximum(fused, values, out=fused)
         del values
+    if fused is None:
+        return Fused(np.zeros(learned.shape, np.float32), None, None)
     return Fused(fused, evidence, statistic)

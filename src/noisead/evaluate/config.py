@@ -7,11 +7,17 @@ tuple asks for the clean condition. The post-processing is
 :func:`noisead.data.augment.postprocess_image`, applied to forged and pristine images
 alike; after a resize the mask is resized with nearest neighbour to the new size (the only
 case where a mask is ever resized: any other size mismatch raises ``ValueError``).
+
+``web`` adds the web-like condition, an image as a web page would serve it
+(:class:`WebRecipe`): downscaled to a drawn size and saved as a JPEG of a drawn quality,
+both drawn per image from a seed taken from the image's own pixels (the same image gets
+the same draw in every run, whatever order the images come in).
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,8 +26,11 @@ from PIL import Image
 
 from noisead.data.augment import postprocess_image
 from noisead.evaluate.methods import method_names
+from noisead.io import to_uint8
+from noisead.io.jpeg import jpeg_round_trip
 
-__all__ = ["Condition", "EvalConfig", "apply_condition", "conditions_for"]
+__all__ = ["WEB_LIKE", "Condition", "EvalConfig", "WebRecipe", "apply_condition",
+           "conditions_for"]
 
 
 @dataclass
@@ -31,6 +40,7 @@ class EvalConfig:
     methods: tuple[str, ...] = ("noisead-blind", "noisead-reference", "noi1", "ela")
     jpeg: tuple[int | None, ...] = (None,)      # None = no recompression; e.g. (None, 95, 90)
     resize: tuple[float | None, ...] = (None,)  # None = no resize; e.g. (None, 0.8, 1.2)
+    web: bool = False                            # add the web-like condition (WEB_LIKE)
     band: bool = False                           # ignore the boundary band (Noiseprint/TruFor)
     fixed_threshold: float = 0.5                 # on each method's map in [0, 1]
     max_images: int | None = None                # first N forged and first N pristine
@@ -68,10 +78,11 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class Condition:
-    """One post-processing condition: ``clean``, a JPEG quality or a resize factor."""
+    """One post-processing condition: ``clean``, a JPEG quality, a resize factor or
+    ``web`` (:data:`WEB_LIKE`)."""
 
-    name: str                  # "clean", "jpeg90", "resize0.8": row key and file-name part
-    sweep: str                 # "clean", "jpeg" or "resize"
+    name: str                  # "clean", "jpeg90", "resize0.8", "web": row key, file-name part
+    sweep: str                 # "clean", "jpeg", "resize" or "web"
     jpeg: int | None = None
     scale: float | None = None
 
@@ -81,7 +92,53 @@ class Condition:
             return f"JPEG quality {self.jpeg}"
         if self.sweep == "resize":
             return f"resize x{self.scale:g}"
+        if self.sweep == "web":
+            return WEB_LIKE.label
         return "clean"
+
+
+@dataclass(frozen=True)
+class WebRecipe:
+    """An image as a web page serves it: downscaled, then saved as a JPEG.
+
+    Per image, from a seed of its own 8-bit pixels: a target size drawn uniformly in
+    ``megapixels`` and a libjpeg quality drawn uniformly in ``quality`` (both ends
+    included). The image is downscaled (Lanczos, as web tools do) by
+    ``min(max_scale, sqrt(target / its size))``, so it always shrinks, at least to
+    ``max_scale`` of its side even when it is already smaller than the target, then
+    saved as a 4:2:0 JPEG (the web's usual chroma subsampling) with its grid at the new
+    top-left corner. The mask follows with nearest neighbour.
+    """
+
+    megapixels: tuple[float, float] = (0.1, 0.5)
+    quality: tuple[int, int] = (70, 90)
+    max_scale: float = 0.9
+
+    @property
+    def label(self) -> str:
+        return (f"web-like ({self.megapixels[0]:g}-{self.megapixels[1]:g} MP, "
+                f"JPEG q{self.quality[0]}-{self.quality[1]})")
+
+    def draw(self, pixels: np.ndarray) -> tuple[int, int, int]:
+        """(new width, new height, JPEG quality) for the uint8 ``pixels``."""
+        rng = np.random.default_rng(zlib.crc32(np.ascontiguousarray(pixels).tobytes()))
+        target = rng.uniform(*self.megapixels) * 1e6
+        quality = int(rng.integers(self.quality[0], self.quality[1] + 1))
+        h, w = pixels.shape[:2]
+        scale = min(self.max_scale, math.sqrt(target / (h * w)))
+        return max(1, round(w * scale)), max(1, round(h * scale)), quality
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (float RGB in ``[0, 1]``) as served: downscaled and JPEG-compressed."""
+        u8 = to_uint8(image)
+        width, height, quality = self.draw(u8)
+        small = np.asarray(Image.fromarray(u8).resize((width, height),
+                                                      Image.Resampling.LANCZOS))
+        return jpeg_round_trip(small, quality, subsampling="4:2:0").astype(np.float32) / 255.0
+
+
+#: The web-like condition of the benchmarks (issue 19: 0.1-0.5 MP, JPEG quality 70-90).
+WEB_LIKE = WebRecipe()
 
 
 def conditions_for(config: EvalConfig) -> list[Condition]:
@@ -99,6 +156,8 @@ def conditions_for(config: EvalConfig) -> list[Condition]:
     for s in config.resize:
         if s is not None:
             conds.append(Condition(f"resize{float(s):g}", "resize", scale=float(s)))
+    if config.web:
+        conds.append(Condition("web", "web"))
     unique: dict[str, Condition] = {}
     for c in conds:
         unique.setdefault(c.name, c)
@@ -118,17 +177,21 @@ def apply_condition(image: np.ndarray, mask: np.ndarray | None, condition: Condi
     """The image (and mask) as they look under ``condition``.
 
     Clean images are returned untouched (not even re-quantised to 8 bits). After a resize
-    the mask follows the image with nearest neighbour; that is the only way a mask changes
-    size here, and a mask that does not fit its image is an error, never resized silently.
+    (or the web-like condition's downscale) the mask follows the image with nearest
+    neighbour; that is the only way a mask changes size here, and a mask that does not fit
+    its image is an error, never resized silently.
     """
     if mask is not None and mask.shape != image.shape[:2]:
         raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                          f"{image.shape[1]}x{image.shape[0]} (WxH) before post-processing")
     if condition.sweep == "clean":
         return image, mask
-    out = postprocess_image(image, jpeg_quality=condition.jpeg, scale=condition.scale)
+    if condition.sweep == "web":
+        out = WEB_LIKE.apply(image)
+    else:
+        out = postprocess_image(image, jpeg_quality=condition.jpeg, scale=condition.scale)
     if mask is not None and out.shape[:2] != mask.shape:
-        if condition.scale is None:
+        if condition.scale is None and condition.sweep != "web":
             raise ValueError(f"post-processing {condition.name} changed the image size from "
                              f"{mask.shape} to {out.shape[:2]} without a resize")
         mask = _resize_mask(mask, out.shape[0], out.shape[1])

@@ -3,7 +3,9 @@
 A method turns an image into an H x W heatmap in ``[0, 1]`` (what the metrics and the
 figures read), a mask (the heatmap at a threshold) and one image-level detection score.
 noisead's detector is a method per scoring mode (``noisead-blind``, ``noisead-reference``)
-plus ``noisead``, the detector's own configured mode; each classic baseline of
+plus ``noisead``, the detector's own configured mode; each fusion variant of
+:mod:`noisead.evaluate.ablation` (``noisead-learned-alone``, ``noisead-fused``, ...) is
+one more, in the detector's configured mode; each classic baseline of
 :mod:`noisead.evaluate.baselines` is another.
 
 Scales differ by kind. noisead's heatmap is calibrated (the share of pristine pixels
@@ -27,6 +29,7 @@ import numpy as np
 
 from noisead.anomaly.config import Mode
 from noisead.anomaly.detector import Detector
+from noisead.evaluate.ablation import FUSION_VARIANTS, FusionVariant, variants_of
 from noisead.evaluate.baselines import (
     ela,
     jpeg_lattice_map,
@@ -36,9 +39,9 @@ from noisead.evaluate.baselines import (
 )
 from noisead.infer import analyze
 
-__all__ = ["METHODS", "BaselineMethod", "Method", "MethodContext", "MethodOutput",
-           "NoiseadMethod", "method_names", "noisead_method_name", "normalize_heatmap",
-           "run_method"]
+__all__ = ["METHODS", "BaselineMethod", "FusionVariantMethod", "Method", "MethodContext",
+           "MethodOutput", "NoiseadMethod", "method_names", "noisead_method_name",
+           "normalize_heatmap", "run_method"]
 
 
 @dataclass
@@ -101,6 +104,25 @@ class NoiseadMethod:
 
 
 @dataclass(frozen=True)
+class FusionVariantMethod:
+    """The detector with one fusion of :mod:`noisead.evaluate.ablation`, in its configured
+    mode; consecutive variants of one image share one analysis of it."""
+
+    variant: FusionVariant
+    uses_detector: ClassVar[bool] = True
+
+    @property
+    def name(self) -> str:
+        return self.variant.method_name
+
+    def __call__(self, image: np.ndarray, context: MethodContext) -> MethodOutput:
+        if context.detector is None:
+            raise ValueError(f"method {self.name!r} needs a detector")
+        heat, score, fingerprint = variants_of(context.detector).score(self.variant, image)
+        return MethodOutput(heat, heat >= np.float32(context.threshold), score, fingerprint)
+
+
+@dataclass(frozen=True)
 class BaselineMethod:
     """A training-free map of :mod:`noisead.evaluate.baselines`, normalised per image."""
 
@@ -137,6 +159,7 @@ def normalize_heatmap(heatmap: np.ndarray) -> np.ndarray:
 METHODS: dict[str, Method] = {m.name: m for m in (
     NoiseadMethod(None),
     *(NoiseadMethod(mode) for mode in Mode),
+    *(FusionVariantMethod(v) for v in FUSION_VARIANTS),
     BaselineMethod("noi1", noi1),
     BaselineMethod("ela", ela),
     BaselineMethod("noise_residual_variance", noise_residual_variance),

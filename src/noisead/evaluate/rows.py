@@ -20,6 +20,7 @@ import numpy as np
 
 from noisead.anomaly.detector import Detector
 from noisead.data.datasets import ForgeryDataset
+from noisead.evaluate.ablation import variant_calibration_arrays
 from noisead.evaluate.config import EvalConfig
 from noisead.evaluate.methods import METHODS
 from noisead.evaluate.metrics import METRIC_KEYS
@@ -43,8 +44,9 @@ def detector_fingerprint(detector: Detector, calibrations: bool = True) -> str:
     """Hash of what decides a detector's heatmaps: weights, Gaussians, calibration, config.
 
     Part of the resume key, so that rows cached for another model are recomputed instead
-    of being mixed silently into the new model's table. Without ``calibrations``: what
-    decides its uncalibrated maps and image statistic only.
+    of being mixed silently into the new model's table; the calibrations of fusion
+    variants prepared for it (:func:`noisead.evaluate.ablation.prepare_variants`) count.
+    Without ``calibrations``: what decides its uncalibrated maps and image statistic only.
     """
     h = hashlib.sha256()
     h.update(json.dumps(detector.config.to_dict(), sort_keys=True, default=str).encode())
@@ -62,6 +64,8 @@ def detector_fingerprint(detector: Detector, calibrations: bool = True) -> str:
     for cal in cals:
         if cal is not None:
             h.update(np.ascontiguousarray(cal.quantiles, dtype=np.float64).tobytes())
+    for quantiles in variant_calibration_arrays(detector) if calibrations else []:
+        h.update(np.ascontiguousarray(quantiles, dtype=np.float64).tobytes())
     return h.hexdigest()[:16]
 
 
