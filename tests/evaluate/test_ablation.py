@@ -164,3 +164,26 @@ def test_prepared_variants_have_their_own_calibrations(detector):
     heat, score, _ = prepared.score(VARIANTS["without-learned"], _photo(20, 96, 96))
     assert heat.dtype == np.float32 and 0.0 <= heat.min() <= heat.max() <= 1.0
     assert 0.0 <= score <= 1.0
+
+
+def test_the_targets_are_read_per_row():
+    from noisead.evaluate.ablation_report import format_weights, row_targets
+
+    def summary(learned, statistics, fused, without, mcc_gain):
+        rows = {"learned-alone": (learned, 0.5), "statistics-alone": (statistics, 0.5),
+                "fused": (fused, 0.5 + mcc_gain), "without-learned": (without, 0.5)}
+        return {("clean", VARIANTS[k].method_name): {"auc": a, "mcc_best": m}
+                for k, (a, m) in rows.items()}
+
+    good = row_targets("splice-png", summary(0.93, 0.90, 0.97, 0.94, 0.06), "clean")
+    assert good == ["learned ≥ 0.90: met", "learned > statistics: met",
+                    "fused − without ≥ +0.02 / +0.05: met"]
+    weak = row_targets("splice-jpeg", summary(0.70, 0.90, 0.97, 0.96, 0.06), "clean")
+    assert all(t.endswith("not met") for t in weak)
+    generative = row_targets("generative-png", summary(0.95, 0.90, 0.9, 0.9, 0), "clean")
+    assert generative == ["learned > statistics: met"]  # the splicing targets do not apply
+    table, preferred = format_weights({"a": {
+        ("clean", VARIANTS[k].method_name): {"auc": auc, "mcc_best": 0.5}
+        for k, auc in (("without-learned", 0.90), ("fused-w0.5", 0.92), ("fused-w0.75", 0.91),
+                       ("fused", 0.92), ("fused-w1.25", 0.80))}})
+    assert preferred == 0.5 and "| a | 0.900 / 0.500 | 0.920 / 0.500 |" in table
