@@ -11,7 +11,7 @@ STAMP   := .venv/.installed
 .PHONY: venv demo test test-fast lint data train train-dncnn17 train-restormer train-campaign \
         train-campaign-select fit decision check-default \
         evaluate tables bench bench-outputs bench-throughput \
-        scene-splices clean browser-deps gpu-data train-gpu
+        scene-splices large-splices clean browser-deps gpu-data train-gpu
 
 venv: $(STAMP)
 
@@ -143,6 +143,14 @@ tables: venv
 	else echo "no runs/restormer-tiny/detector-refine.safetensors: run make train-restormer"; fi
 	$(PY) scripts/thesis_tables.py --doc docs/BENCHMARKS.md
 
+# The fusion ablation of docs/BENCHMARKS.md: learned alone / statistics alone / fused
+# without learned / fused on every test set and condition (web-like included), from one
+# analysis per image; the learned map's weight on the validation sets only.
+.PHONY: ablation
+ablation: venv
+	OMP_NUM_THREADS=1 $(PY) scripts/ablation_table.py --data $(DATA) --shared $(SHARED) \
+	  --out runs/ablation --doc docs/BENCHMARKS.md
+
 bench: venv
 	$(PY) benchmarks/speed.py --out docs/BENCHMARKS.md
 	$(PY) benchmarks/result_files.py --out docs/BENCHMARKS.md
@@ -160,6 +168,12 @@ bench-throughput: venv
 scene-splices: venv
 	$(PY) benchmarks/scene_splices.py --simcams $(DATA)/simcams --cameras $(HOLDOUT_SIM) \
 	  --out docs/BENCHMARKS.md
+
+# Large foreign regions (5-50 % of the image) between photos of two held-out camera
+# models, no JPEG grid: blind mode with and without its two-part explanation.
+large-splices: venv
+	OMP_NUM_THREADS=1 $(PY) benchmarks/large_splices.py --shared $(SHARED) --data $(DATA) \
+	  --per-bucket 12 --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf demo-output .pytest_cache

@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from noisead.anomaly.detector import Detector
 from noisead.anomaly.fusion import fuse
+from noisead.anomaly.modes import two_part
 from noisead.data.forge import object_like_mask, splice
 from noisead.evaluate.report import replace_doc_section
 from noisead.infer import load_detector
@@ -171,7 +172,8 @@ def to_markdown(rows: list[dict], command: str, model: str, cameras: str) -> str
            "offset; real and simulated pairs alternate. Pixel AUC (and max(AUC, 1 - AUC), "
            "either polarity) and best-threshold MCC (and either polarity) of the raw maps, "
            "mean over the images of each bucket. Two parts: how many forged images (and "
-           "their unforged targets) blind mode explained as two cameras.", ""]
+           "their unforged targets) blind mode explained as two cameras. Two-part settings "
+           f"(chosen on the validation cameras): `{two_part.SETTINGS}`.", ""]
     for bucket in BUCKETS:
         sub = [r for r in rows if r["bucket"] == bucket]
         if not sub:

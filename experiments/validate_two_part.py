@@ -63,6 +63,7 @@ def main() -> int:
     ap.add_argument("--features", default="both,energy")
     ap.add_argument("--variants", default="refit,posterior")
     ap.add_argument("--dims", default="4")
+    ap.add_argument("--content", default="0,1")
     args = ap.parse_args()
     detector = load_detector(None)
     cases = build_cases(camera_pools("validation", args.shared, args.data), args.per_bucket,
@@ -77,11 +78,12 @@ def main() -> int:
     buckets = np.array([c.bucket for c in cases])
     print("blind today (learned alone):",
           " ".join(f"{b:.0%}: {base_auc[buckets == b].mean():.3f}" for b in BUCKETS))
-    for window, feats, variant, dims in itertools.product(
+    for window, feats, variant, dims, content in itertools.product(
             [int(w) for w in args.windows.split(",")], args.features.split(","),
-            args.variants.split(","), [int(d) for d in args.dims.split(",")]):
+            args.variants.split(","), [int(d) for d in args.dims.split(",")],
+            [bool(int(c)) for c in args.content.split(",")]):
         settings = two_part.TwoPartSettings(window=window, features=feats, dims=dims,
-                                            variant=variant)
+                                            variant=variant, content=content)
         forced = [with_gain(settings, detector, c.forged) for c in cases]
         pristine_gain = np.array([with_gain(settings, detector, c.pristine)[1]
                                   for c in cases]) if variant == "refit" else None
@@ -93,7 +95,8 @@ def main() -> int:
             line = " ".join(f"{b:.0%}: {auc[buckets == b].mean():.3f}" for b in BUCKETS)
             false = ("" if pristine_gain is None
                      else f", pristine wins {(pristine_gain >= tau).sum()}/{len(cases)}")
-            print(f"window {window} features {feats} dims {dims} {variant} min_gain {tau}: "
+            print(f"window {window} features {feats} dims {dims} {variant} content {content} "
+                  f"min_gain {tau}: "
                   f"{line}; wins {won.sum()}/{len(cases)}{false}")
         sys.stdout.flush()
     return 0

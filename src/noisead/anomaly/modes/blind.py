@@ -144,7 +144,7 @@ def score_blind(detector: Detector, canvas: Canvas) -> None:
     g = fit_blind(detector, stats)
     parts = None
     if cfg.blind_parts == "auto":  # two cameras rather than one plus outliers?
-        parts = two_part.find_two_parts(detector, g, cache, keep)
+        parts = two_part.find_two_parts(detector, canvas, g, cache, keep)
         if parts is not None:  # the larger part is the image's camera: refit on it
             keep = {t: keep[t] & parts.host[t] for t in fitted}
             stats = _sums(detector, cache, keep)

@@ -49,12 +49,13 @@ MIN_WINDOWS = 16
 class TwoPartSettings:
     """How the two-part explanation is looked for (chosen on validation data)."""
 
-    window: int = 64          # window side in pixels (a multiple of the position period)
+    window: int = 32          # window side in pixels (a multiple of the position period)
     features: str = "both"    # "mean", "energy" or "both" (see window_features)
     dims: int = 4             # PCA dimensions the mixtures are fitted in
-    min_gain: float = 1.0     # BIC gain per window two parts must reach
+    min_gain: float = 0.0     # BIC gain per window two parts must reach
     min_part: float = 0.05    # the smaller part's least share of the windows
     variant: str = "refit"    # "refit" (host Gaussians) or "posterior" (smaller part's)
+    content: bool = True      # regress the window's content (brightness, texture) out first
     n_init: int = 4           # mixture initialisations
 
 
@@ -138,6 +139,31 @@ def window_features(detector: Detector, g: GaussianModel,
             for t, blocks in cache]
 
 
+def content_covariates(image: np.ndarray, tiles: list[_TileWindows], window: int
+                       ) -> np.ndarray:
+    """Per described window: its mean luma, that squared, and the log of its luma's
+    standard deviation (what a window's content does to its noise statistics)."""
+    luma = image.mean(2)
+    rows = []
+    for w in tiles:
+        for flat in w.index:
+            iy, ix = divmod(int(flat), w.grid[1])
+            y0, x0 = w.tile.y0 + iy * window, w.tile.x0 + ix * window
+            patch = luma[y0:y0 + window, x0:x0 + window]
+            m = float(patch.mean())
+            rows.append((m, m * m, np.log(float(patch.std()) + 1e-4)))
+    return np.asarray(rows)
+
+
+def without_content(features: np.ndarray, covariates: np.ndarray, fit_on: np.ndarray
+                    ) -> np.ndarray:
+    """``features`` minus their least-squares fit on ``covariates`` (fitted on the rows
+    ``fit_on``), so that a split by content alone no longer looks like two parts."""
+    design = np.column_stack([np.ones(len(covariates)), covariates])
+    coef, *_ = np.linalg.lstsq(design[fit_on], features[fit_on], rcond=None)
+    return features - design @ coef
+
+
 def decide_parts(features: np.ndarray, settings: TwoPartSettings, seed: int,
                  fit_on: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
     """(posterior of the smaller part per row of ``features``, or None where one part
@@ -167,7 +193,7 @@ def decide_parts(features: np.ndarray, settings: TwoPartSettings, seed: int,
     return two.predict_proba(everything)[:, smaller], gain
 
 
-def find_two_parts(detector: Detector, g: GaussianModel,
+def find_two_parts(detector: Detector, canvas: Canvas, g: GaussianModel,
                    cache: list[tuple[Tile, torch.Tensor]], keep: dict[Tile, torch.Tensor],
                    settings: TwoPartSettings | None = None) -> TwoParts | None:
     """The two parts of the cached tiles under the first blind fit ``g``, or None when
@@ -176,6 +202,9 @@ def find_two_parts(detector: Detector, g: GaussianModel,
     tiles = window_features(detector, g, cache, keep, settings)
     features = np.concatenate([w.features for w in tiles])
     fit_on = np.concatenate([w.whole for w in tiles])
+    if settings.content and fit_on.sum() >= MIN_WINDOWS:
+        covariates = content_covariates(canvas.source.image, tiles, settings.window)
+        features = without_content(features, covariates, fit_on)
     posterior, gain = decide_parts(features, settings, detector.config.seed, fit_on)
     if posterior is None:
         return None
