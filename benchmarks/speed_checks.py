@@ -117,13 +117,13 @@ def _encoders() -> dict[str, Any]:
         return encode
 
     return {
-        "Pillow, zlib level 1 (save_png today)": pil(1),
+        "Pillow, zlib level 1": pil(1),
         "Pillow, zlib level 1, RLE strategy": pil(1, 3),
         "Pillow, level 0 (no compression)": pil(0),
         "OpenCV (libpng), level 1, libpng's filter choice": opencv(1),
         "OpenCV (libpng), level 1, Sub filter only": opencv(1, cv2.IMWRITE_PNG_FILTER_SUB),
         "OpenCV (libpng), level 1, Up filter only": opencv(1, cv2.IMWRITE_PNG_FILTER_UP),
-        "OpenCV (libpng), level 1, no filter": opencv(1, cv2.IMWRITE_PNG_FILTER_NONE),
+        "OpenCV (libpng), level 1, no filter (save_png)": opencv(1, cv2.IMWRITE_PNG_FILTER_NONE),
     }
 
 

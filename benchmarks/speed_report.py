@@ -178,10 +178,10 @@ def _png(rows: list[dict[str, Any]]) -> list[str]:
     for e in r["png"]:
         out.append(f"| {e['encoder']} | {e['seconds']:.2f} | {e['seconds'] / r['mp']:.3f} | "
                    f"{e['mb']:.1f} |")
-    today = r["png"][0]
+    today = next(e for e in r["png"] if "(save_png)" in e["encoder"])
     compressed = [e for e in r["png"] if "no compression" not in e["encoder"]]
     best = min(compressed, key=lambda e: e["seconds"])
-    out += ["", f"`noisead.io.save_png` uses the first ({today['seconds']:.2f} s, "
+    out += ["", f"`noisead.io.save_png` uses \"{today['encoder']}\" ({today['seconds']:.2f} s, "
             f"{today['mb']:.1f} MB); the fastest compressed one here is \"{best['encoder']}\" "
             f"({best['seconds']:.2f} s, {best['mb']:.1f} MB)."]
     return out
@@ -214,15 +214,18 @@ DESIGN = (
     "(`auto`; the graph exported once per process, kept on disk by the weights' hash), its "
     "taps written channels-last, its memory arena reused across an image's tiles and given "
     "back when the image is scored; the tapped maps are laid out as phase blocks and centred "
-    "on the Gaussians' means in one pass, and scored class by class on one thread (these "
-    "small products take several times less CPU on one thread than on two); the noise "
+    "on the Gaussians' means in one pass, and scored class by class; layout and scoring "
+    "are shared out between the threads, each working on one (these small products take "
+    "several times less CPU on one thread than split across two); the noise "
     "statistics' box means, small correlations and the Gaussian smoothings run through "
     "OpenCV's separable filters in float32 (SciPy's windows, kernels and borders, to float32 "
     "rounding: `tests/anomaly/test_filters.py`), one residual at a time; the JPEG lattice's "
     "block statistics go by bands of block rows. What is left is mostly the extractor's "
     "arithmetic (the floor above), then the phase-block layout and scoring (*gaussians*), "
-    "the noise statistics, and writing the files (`noisead.batch.outputs`, "
-    "`noisead.io.save_png`: the PNG table below is what a faster encoder would save). Blind "
+    "the noise statistics, and writing the files (`noisead.batch.outputs`: each file "
+    "rendered and encoded on its own thread, by libpng without row filters, "
+    "`noisead.io.save_png`; the PNG table below compares the encoders); glibc is asked "
+    "for one malloc arena, so that the threads reuse each other's freed blocks. Blind "
     "mode also keeps up to `NOISEAD_BLIND_CACHE_MB` (512 MB by default) of embeddings "
     "between its passes: a smaller budget lowers its peak, fitting a large image on fewer "
     "of its tiles.")

@@ -21,7 +21,11 @@ such blocks in the heap, where the next tile reuses them; on leaving, the thresh
 back to the values glibc itself settles on (32 MB / 64 MB) and ``malloc_trim`` returns
 the freed memory, so the peak is not held on to after scoring.
 ``NOISEAD_MALLOC_TUNE=0`` turns this off; ``NOISEAD_MALLOC_KEEP_MB`` (default 512) sets
-the threshold.
+the threshold. The same set-up asks glibc for one malloc arena for the whole process: an
+image's scoring and result files are shared out between threads
+(:func:`run_concurrently`), and a thread given an arena of its own would keep the blocks
+it frees there, out of the other threads' reach, raising the peak by what every thread
+last held.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ T = TypeVar("T")
 BLIND_CACHE_MB = 512.0
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 
 @functools.cache
@@ -261,6 +266,8 @@ def match_opencv_threads() -> int:
 def prepare_cpu() -> dict[str, object]:
     """One-time process set-up before scoring images; idempotent."""
     configure_threads()
-    return {"threads": match_opencv_threads(),
-            "allocator_reuse": _libc() is not None
-            and os.environ.get("NOISEAD_MALLOC_TUNE", "1") != "0"}
+    libc = _libc()
+    tune = libc is not None and os.environ.get("NOISEAD_MALLOC_TUNE", "1") != "0"
+    if tune and libc is not None:
+        libc.mallopt(_M_ARENA_MAX, 1)  # threads allocate from the main arena
+    return {"threads": match_opencv_threads(), "allocator_reuse": tune}
