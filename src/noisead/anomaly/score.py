@@ -11,11 +11,13 @@ statistic of a neighbourhood, not of one pixel (PaDiM smooths its score map the 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from noisead.anomaly.filters import gaussian_blur
+from noisead.runtime import run_concurrently
 
 N_QUANTILES = 1025
 _CHUNK = 1 << 20  # pixels per np.interp call when calibrating a large map
@@ -105,10 +107,14 @@ class Calibration:
         if score.size <= _CHUNK:
             return np.interp(score, q, probs).astype(np.float32)
         # By chunks: np.interp works in float64, a 24 MP map would need 200 MB at once.
+        # The chunks are shared out between threads (np.interp releases the GIL).
         flat = np.ascontiguousarray(score).reshape(-1)
         out = np.empty(flat.shape, np.float32)
-        for a in range(0, flat.size, _CHUNK):
+
+        def chunk(a: int) -> None:
             out[a:a + _CHUNK] = np.interp(flat[a:a + _CHUNK], q, probs)
+
+        run_concurrently([functools.partial(chunk, a) for a in range(0, flat.size, _CHUNK)])
         return out.reshape(score.shape)
 
 
