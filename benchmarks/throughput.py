@@ -127,9 +127,10 @@ def markdown(rows: list[dict[str, Any]], count: int, repeats: int) -> str:
         "command's start to its end, Python and model start-up included (the Ray cluster "
         "was started before). Images per hour = images / wall time.",
         "",
-        f"Machine: {usable_cores()} CPU cores ({cpu}), **shared with other jobs while this "
-        "ran** (a training run and other people's tests): the load average before each run "
-        "is given; the figures are lower than on an idle machine, and noisy. Every "
+        f"Machine: {usable_cores()} CPU cores ({cpu}). The load average before each run is "
+        "given: the previous run's processes are still in it, so a value much above the "
+        "cores' count means other work shared the machine and the figures are lower than "
+        "idle ones. Every "
         "configuration shares the same cores (the Ray cluster's nodes are processes on this "
         "machine too), so these figures show what the machinery costs or gains on one small "
         "machine, not how it scales with more cores or machines.",
