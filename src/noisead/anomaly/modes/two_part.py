@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
-from sklearn.mixture import GaussianMixture
 
 from noisead.anomaly.gaussian import GaussianModel, phase_classes, single_thread
 from noisead.anomaly.tiling import Tile
@@ -177,6 +175,11 @@ def decide_parts(features: np.ndarray, settings: TwoPartSettings, seed: int,
     useful = sd > 1e-9 * (1 + np.abs(mu))
     if not useful.any():
         return None, 0.0
+    # scikit-learn is the [train] extra: needed only where blind_parts="auto" looks for
+    # two parts, so the core install (which never does by default) does not need it
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+
     pca = PCA(n_components=min(settings.dims, int(useful.sum()), len(x) - 1),
               random_state=seed)
     y = pca.fit_transform((x[:, useful] - mu[useful]) / sd[useful])
