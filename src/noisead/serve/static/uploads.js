@@ -70,7 +70,9 @@ export class UploadQueue {
       this.timer = setTimeout(() => this.pump(), wait);
     } else {
       while (this.inFlight < this.limit) {
-        const next = this.items.find((i) => i.state === "queued");
+        // In list order; a photo the server asked to wait is due again once the pause is
+        // over, whichever of its timer and this one fires first.
+        const next = this.items.find((i) => i.state === "queued" || i.state === "waiting");
         if (!next) break;
         this.start(next);
       }
