@@ -81,7 +81,8 @@ class TrainConfig:
     grad_clip: float | None = None
     # stop when every patch of the batch has had the same fingerprint for this many steps
     # in a row: the loss then sits at log(N / positives) and the gradient carries nothing
-    # (both raw-DBL GPU runs of session 3 ended so; see is_collapsed). 0: never stop
+    # (raw-DBL runs on a GPU ended so: docs/BENCHMARKS.md, "What was tried"; see
+    # is_collapsed). 0: never stop
     collapse_patience: int = 50
     temperature: float = 0.1
     # "patch": standardize each patch's fingerprint before the loss (see
