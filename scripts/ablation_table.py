@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from noisead.anomaly.fit import split_calibration
-from noisead.anomaly.recipe import pristine_crops
+from noisead.anomaly.recipe import detector_pristine_images
 from noisead.evaluate.ablation import FUSION_VARIANTS, prepare_variants
 from noisead.evaluate.ablation_report import (
     TABLE_KEYS,
@@ -41,12 +41,10 @@ def _summary(results: dict) -> dict:
 
 def _calibration_crops(detector, roots: list[Path]) -> list:
     """The pristine crops the detector's own calibration was fitted on (as ``fit``)."""
-    pristine = detector.info["pristine"]
-    images, _ = pristine_crops(roots, pristine["holdout"], pristine["per_camera"],
-                               pristine["max_side"])
-    if len(images) != pristine["n_images"]:
-        raise SystemExit(f"the detector was fitted on {pristine['n_images']} pristine images, "
-                         f"found {len(images)} under {', '.join(map(str, roots))}")
+    try:
+        images = detector_pristine_images(detector, roots)
+    except ValueError as exc:
+        raise SystemExit(f"{exc} under {', '.join(map(str, roots))}") from exc
     cal_idx, fit_idx = split_calibration(len(images), 0.25, detector.config.seed)
     return [images[i] for i in (cal_idx if len(cal_idx) else fit_idx[:8])]
 

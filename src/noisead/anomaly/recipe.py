@@ -48,6 +48,19 @@ def pristine_crops(roots: Iterable[str | Path], holdout: Iterable[str], per_came
             for p in paths], paths
 
 
+def detector_pristine_images(detector: Detector, roots: Iterable[str | Path]
+                             ) -> list[np.ndarray]:
+    """The pristine crops ``detector`` was fitted on (its sidecar's ``pristine`` recipe),
+    read again from ``roots``; ``ValueError`` if they are not the same set."""
+    pristine = detector.info["pristine"]
+    images, _ = pristine_crops(roots, pristine["holdout"], pristine["per_camera"],
+                               pristine["max_side"])
+    if len(images) != pristine["n_images"]:
+        raise ValueError(f"the detector was fitted on {pristine['n_images']} images, found "
+                         f"{len(images)}: not the same pristine set")
+    return images
+
+
 def pristine_record(n_images: int, per_camera: int, max_side: int, holdout: Iterable[str]
                     ) -> dict[str, Any]:
     """The sidecar's note of which crops a detector was fitted on (see :func:`recalibrate`)."""
@@ -123,12 +136,7 @@ def recalibrate(detector: Detector, roots: Sequence[str | Path], *,
                     "image_smoothing"):
             setattr(config, key, getattr(fresh, key))
     config.validate()
-    pristine = detector.info["pristine"]
-    images, _ = pristine_crops(roots, pristine["holdout"], pristine["per_camera"],
-                               pristine["max_side"])
-    if len(images) != pristine["n_images"]:
-        raise ValueError(f"the detector was fitted on {pristine['n_images']} images, found "
-                         f"{len(images)}: not the same pristine set")
+    images = detector_pristine_images(detector, roots)
     add_calibrations(detector, images, only_missing=not (evidence or learned_only),
                      progress=progress)
     key = ("recalibrated_learned_only" if learned_only else
