@@ -90,6 +90,12 @@ class TrainConfig:
     fingerprint_norm: str = "none"
     positives: str = "position"  # or "model": see noisead.train.loss.training_positives
     scale_penalty: float = 0.0   # weight of noisead.train.loss.scale_penalty (0: none)
+    # weight of the DBL loss among the cells of simulated splices (two cameras inside one
+    # patch, see noisead.train.localization); 0: off. K composites per step, cells of
+    # localization_cell x localization_cell pixels (a multiple of the 8-pixel grid)
+    localization_weight: float = 0.0
+    localization_composites: int = 8
+    localization_cell: int = 16
     # > 0: ``init_from`` is a denoiser of another shape (the 17x64 one for a small model):
     # first teach the model to reproduce it for this many steps (see train.distill)
     distill_steps: int = 0
