@@ -134,6 +134,16 @@ def load_detector(model: str | Path | None = None) -> Detector:
     return Detector.load(shipped)
 
 
+
+def check_image_size(pixels: np.ndarray, detector: Detector) -> None:
+    """Raise :class:`ImageTooSmallError` unless ``pixels`` hold at least one of
+    ``detector``'s patches (the least the analysis can score)."""
+    h, w = pixels.shape[:2]
+    p = detector.config.patch_size
+    if h < p or w < p:
+        raise ImageTooSmallError(f"image is {w}x{h} pixels; the analysis needs at least "
+                                 f"{p}x{p} (one patch)")
+
 def analyze(image: str | Path | np.ndarray | LoadedImage,
             detector: Detector | str | Path | None = None, *,
             mode: str | Mode | None = None, threshold: float | None = None,
@@ -168,11 +178,7 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
             image, max_pixels=max_pixels)
         pixels, notes = loaded.pixels, list(loaded.notes)
         jpeg_tables = loaded.jpeg_quality_tables
-    h, w = pixels.shape[:2]
-    p = detector.config.patch_size
-    if h < p or w < p:
-        raise ImageTooSmallError(f"image is {w}x{h} pixels; the analysis needs at least "
-                                 f"{p}x{p} (one patch)")
+    check_image_size(pixels, detector)
     mode = mode or detector.config.mode
     maps = detector.score_image(pixels, mode, device=where, backend=backend)
     pixel_cal, image_cal, same_mode = detector.calibrations_for(mode)

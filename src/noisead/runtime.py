@@ -38,7 +38,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import torch
@@ -247,8 +247,7 @@ def run_concurrently(tasks: Sequence[Callable[[], T]], workers: int | None = Non
         return [task() for task in tasks]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="noisead") as pool:
         futures = [pool.submit(task) for task in tasks]
-        wait(futures)
-    return [f.result() for f in futures]
+    return [f.result() for f in futures]  # leaving the pool waited for every task
 
 
 def match_opencv_threads() -> int:

@@ -9,15 +9,14 @@ already full size; for Restormer the default tap is the fingerprint itself.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from noisead.anomaly.gaussian import single_thread, to_blocks
-from noisead.runtime import autocast, run_concurrently
+from noisead.anomaly.gaussian import share_out, to_blocks
+from noisead.runtime import autocast
 
 
 @contextlib.contextmanager
@@ -142,10 +141,5 @@ def _lay_out(parts: list[Tensor], h: int, w: int, period: int, dtype: torch.dtyp
                           out=target)
             offset += c
 
-    threads = torch.get_num_threads() if out.device.type == "cpu" else 1
-    edges = [p * i // threads for i in range(threads + 1)]
-    with single_thread():
-        run_concurrently([functools.partial(fill, a, b)
-                          for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a],
-                         workers=threads)
+    share_out(p, fill, out.device)
     return out.view(p * p, -1, d)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -99,6 +99,17 @@ def _even_split(count: int, parts: int) -> list[tuple[int, int]]:
     parts = max(1, min(parts, count))
     edges = [count * i // parts for i in range(parts + 1)]
     return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def share_out(count: int, work: Callable[[int, int], None], device: torch.device) -> None:
+    """Run ``work(start, stop)`` over contiguous ranges covering ``range(count)``: on the
+    CPU one range per PyTorch thread, all at once, each running on one thread (see
+    :func:`single_thread`); elsewhere one range. For the per-class products and the
+    strided copies of phase blocks, whose values do not depend on how they are shared."""
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
+    with single_thread():
+        run_concurrently([functools.partial(work, a, b) for a, b in _even_split(count, threads)],
+                         workers=threads)
 
 
 def _class_chunk(n: int, d: int, budget_bytes: int = 64 << 20) -> int:
@@ -330,16 +341,12 @@ class GaussianModel:
         """
         out = torch.empty(blocks.shape[0], blocks.shape[1], dtype=torch.float32,
                           device=blocks.device)
-        threads = torch.get_num_threads() if blocks.device.type == "cpu" else 1
-        bounds = _even_split(blocks.shape[0], threads)
-        with single_thread():
-            run_concurrently([functools.partial(self._score_into, out, blocks, classes,
-                                                a, b, centered)
-                              for a, b in bounds], workers=threads)
+        share_out(blocks.shape[0], functools.partial(self._score_into, out, blocks, classes,
+                                                     centered=centered), blocks.device)
         return out
 
     def _score_into(self, out: Tensor, blocks: Tensor, classes: Tensor, start: int,
-                    stop: int, centered: bool) -> None:
+                    stop: int, *, centered: bool) -> None:
         """Rows ``start:stop`` of :meth:`score_blocks`, written into ``out``."""
         n, d = blocks.shape[1], blocks.shape[2]
         device = blocks.device

@@ -35,7 +35,7 @@ from noisead.anomaly.evidence import EVIDENCE_SOURCES
 from noisead.anomaly.fusion import evidence_deviations, fuse
 from noisead.anomaly.noise_statistics import MAD_TO_SIGMA
 from noisead.anomaly.score import Calibration
-from noisead.infer import ImageTooSmallError
+from noisead.infer import check_image_size
 from noisead.io import image_from_array
 from noisead.runtime import analysis_device
 
@@ -167,10 +167,7 @@ class FusionVariants:
         """(calibrated heatmap, image score, fingerprint) of ``variant`` for ``image``, on
         the device and backend :func:`noisead.infer.analyze` would use."""
         pixels = image_from_array(image)
-        p = self.detector.config.patch_size
-        if pixels.shape[0] < p or pixels.shape[1] < p:
-            raise ImageTooSmallError(f"image is {pixels.shape[1]}x{pixels.shape[0]} pixels; "
-                                     f"the analysis needs at least {p}x{p} (one patch)")
+        check_image_size(pixels, self.detector)
         analysis = self.analysis(pixels, analysis_device(None), analysis_backend(None))
         maps, statistic = self.maps(variant, analysis)
         pixel_cal, image_cal, own = self.calibrations_for(variant)
