@@ -45,6 +45,7 @@ from noisead.anomaly.detector import Detector
 from noisead.anomaly.fusion import fuse
 from noisead.anomaly.gaussian import mask_to_blocks
 from noisead.anomaly.modes import two_part
+from noisead.anomaly.noise_parts import NOISE_PART_SETTINGS, find_noise_parts
 from noisead.data.forge import object_like_mask, splice
 from noisead.evaluate.report import replace_doc_section
 from noisead.infer import load_detector
@@ -59,12 +60,18 @@ VAL_REAL = ("Apple-iPhone-4", "Canon-PowerShot-SX150-IS", "Hewlett-Packard-Photo
             "NIKON-D70", "SEIKO-PhotoPC-3100Z", "samsung-SM-J330F")
 VAL_SIM = tuple(f"unseen{i:02d}" for i in range(6))
 
-#: (name, learned map's mode, blind_parts, fused with the evidence sources)
-METHODS = (("blind", "blind", "one", True), ("blind, two parts", "blind", "auto", True),
-           ("reference", "reference", "one", True),
-           ("learned alone, blind", "blind", "one", False),
-           ("learned alone, blind, two parts", "blind", "auto", False),
-           ("learned alone, reference", "reference", "one", False))
+#: (name, learned map's mode, blind_parts, fused with the evidence sources, the learned
+#: map's weight in the fusion, statistics_parts)
+METHODS = (("blind", "blind", "one", True, 1.0, "one"),
+           ("blind, two parts", "blind", "auto", True, 1.0, "one"),
+           ("reference", "reference", "one", True, 1.0, "one"),
+           ("blind, two-part statistics", "blind", "one", True, 1.0, "auto"),
+           ("reference, two-part statistics", "reference", "one", True, 1.0, "auto"),
+           ("evidence sources alone", "blind", "one", True, 0.0, "one"),
+           ("evidence sources alone, two-part statistics", "blind", "one", True, 0.0, "auto"),
+           ("learned alone, blind", "blind", "one", False, 1.0, "one"),
+           ("learned alone, blind, two parts", "blind", "auto", False, 1.0, "one"),
+           ("learned alone, reference", "reference", "one", False, 1.0, "one"))
 #: The refit variant's upper bound: blind Gaussians refitted on the true host's pixels.
 ORACLE = "learned alone, blind, refit on the true host"
 
@@ -168,9 +175,11 @@ def case_maps(detector: Detector, image: np.ndarray) -> tuple[dict[str, np.ndarr
                for mode, parts in {(m[1], m[2]) for m in METHODS}}
     two_won = not np.array_equal(learned["blind", "one"], learned["blind", "auto"])
     maps = {}
-    for name, mode, parts, fused in METHODS:
+    for name, mode, parts, fused, weight, statistics in METHODS:
         raw = learned[mode, parts]
-        maps[name] = fuse(raw.copy(), image, detector.config).raw if fused else raw
+        config = dataclasses.replace(detector.config, learned_weight=weight,
+                                     statistics_parts=statistics)
+        maps[name] = fuse(raw.copy(), image, config).raw if fused else raw
     return maps, two_won
 
 
@@ -185,7 +194,9 @@ def measure(detector: Detector, cases: list[Case]) -> list[dict]:
             learned_map(detector, case.pristine, "blind", "one"),
             learned_map(detector, case.pristine, "blind", "auto"))
         row = {"bucket": case.bucket, "area": float(case.mask.mean()), "target": case.target,
-               "donor": case.donor, "two_parts": two_won, "pristine_two_parts": pristine_two}
+               "donor": case.donor, "two_parts": two_won, "pristine_two_parts": pristine_two,
+               "statistics_two_parts": find_noise_parts(case.forged) is not None,
+               "pristine_statistics_two_parts": find_noise_parts(case.pristine) is not None}
         for name, m in maps.items():
             row[f"auc {name}"] = float(roc_auc_score(case.mask.ravel(), m.ravel()))
             row[f"mcc {name}"] = best_mcc(case.mask, m)
@@ -204,17 +215,24 @@ def to_markdown(rows: list[dict], command: str, model: str, cameras: str) -> str
            "either polarity) and best-threshold MCC (and either polarity) of the raw maps, "
            "mean over the images of each bucket. Two parts: how many forged images (and "
            "their unforged targets) blind mode explained as two cameras. Two-part settings "
-           f"(chosen on the validation cameras): `{two_part.SETTINGS}`. The last row refits "
-           "blind mode's Gaussians on the true host (the mask known): the most that finding "
-           "the two parts and refitting on the larger one could give.", ""]
+           f"(chosen on the validation cameras): `{two_part.SETTINGS}`. *Two-part "
+           "statistics* (`statistics_parts=\"auto\"`): the noise level and spectrum take "
+           "their norm from the larger of two parts of the image's own noise descriptors "
+           f"(`noisead.anomaly.noise_parts`, `{NOISE_PART_SETTINGS}`); *evidence sources "
+           "alone*: the learned map left out of the fusion (`learned_weight` 0). The last "
+           "row refits blind mode's Gaussians on the true host (the mask known): the most "
+           "that finding the two parts and refitting on the larger one could give.", ""]
     for bucket in BUCKETS:
         sub = [r for r in rows if r["bucket"] == bucket]
         if not sub:
             continue
         wins = sum(r["two_parts"] for r in sub)
         false_wins = sum(r["pristine_two_parts"] for r in sub)
-        out += [f"**{bucket:.0%} of the area** ({len(sub)} forged images; two parts won on "
-                f"{wins}, and on {false_wins} of their unforged targets)", "",
+        noise_wins = sum(r["statistics_two_parts"] for r in sub)
+        noise_false = sum(r["pristine_statistics_two_parts"] for r in sub)
+        out += [f"**{bucket:.0%} of the area** ({len(sub)} forged images; blind mode's two "
+                f"parts won on {wins}, and on {false_wins} of their unforged targets; the "
+                f"statistics' two parts on {noise_wins} and {noise_false})", "",
                 "| method | AUC | AUC either | MCC | MCC either |", "|---|---|---|---|---|"]
         for name in [m[0] for m in METHODS] + [ORACLE]:
             auc = np.array([r[f"auc {name}"] for r in sub])

@@ -40,6 +40,10 @@ SCORE_DIRECTIONS = ("two-sided", "upper")
 #: cameras where a two-part mixture wins (:mod:`noisead.anomaly.modes.two_part`).
 BLIND_PARTS = ("one", "auto")
 
+#: ``one``: the noise statistics take the whole image as their norm; ``auto``: the larger
+#: of two parts where a two-part mixture of their own wins (:mod:`noisead.anomaly.noise_parts`).
+STATISTICS_PARTS = ("one", "auto")
+
 
 @dataclass
 class DetectorConfig:
@@ -76,6 +80,10 @@ class DetectorConfig:
     # "auto": blind mode may explain the image as two cameras (modes/two_part.py);
     # "one": always one camera plus outliers
     blind_parts: str = "one"
+    # "auto": the noise statistics may take the larger of two parts as their norm, for the
+    # heatmap only (noise_parts.py; the image score stays the one-part analysis'); "one":
+    # the whole image is their norm
+    statistics_parts: str = "one"
     threshold: float = 0.99               # on the calibrated heatmap
     # The image statistic: this quantile of the raw map smoothed by a Gaussian of
     # image_smoothing pixels (see score.region_quantile; chosen on the validation sets,
@@ -145,6 +153,9 @@ class DetectorConfig:
         if self.blind_parts not in BLIND_PARTS:
             raise ValueError(f"blind_parts must be one of {', '.join(BLIND_PARTS)}, "
                              f"got {self.blind_parts!r}")
+        if self.statistics_parts not in STATISTICS_PARTS:
+            raise ValueError(f"statistics_parts must be one of {', '.join(STATISTICS_PARTS)}, "
+                             f"got {self.statistics_parts!r}")
         if not (math.isfinite(self.learned_weight) and self.learned_weight >= 0):
             raise ValueError(f"learned_weight must be a finite number >= 0, got "
                              f"{self.learned_weight!r}")

@@ -20,7 +20,9 @@ import numpy as np
 
 from noisead.anomaly.config import DetectorConfig
 from noisead.anomaly.evidence import EVIDENCE_SOURCES
+from noisead.anomaly.noise_parts import NOISE_SOURCES, statistics_host
 from noisead.anomaly.noise_statistics import MAD_TO_SIGMA
+from noisead.anomaly.score import region_quantile
 
 #: Each evidence source's map of one image, by source key (``None``: no such evidence).
 Deviations = Mapping[str, np.ndarray | None]
@@ -36,9 +38,12 @@ class Fused:
     image_statistic: float | None
 
 
-def evidence_deviations(image: np.ndarray, config: DetectorConfig) -> dict[str, np.ndarray | None]:
-    """The maps of ``config.evidence``'s sources for ``image``, each computed once."""
-    return {s.key: s.deviation(image, config) for s in EVIDENCE_SOURCES
+def evidence_deviations(image: np.ndarray, config: DetectorConfig,
+                        host: np.ndarray | None = None) -> dict[str, np.ndarray | None]:
+    """The maps of ``config.evidence``'s sources for ``image``, each computed once;
+    ``host``: the pixels the noise statistics take their norm from (None: all of them;
+    :mod:`noisead.anomaly.noise_parts`)."""
+    return {s.key: s.deviation_with_host(image, config, host) for s in EVIDENCE_SOURCES
             if s.key in config.evidence}
 
 
@@ -54,11 +59,40 @@ def fuse(learned: np.ndarray, image: np.ndarray, config: DetectorConfig,
     may first compute the image statistic from the map fused so far, and lower that map
     where it vouches for the host (see
     :class:`~noisead.anomaly.evidence.base.EvidenceSource`). ``deviations``: the sources'
-    maps already computed for this image with this config (:func:`evidence_deviations`;
-    never modified), so that several fusions of one image compute them once.
+    maps already computed for this image with this config (:func:`evidence_deviations`
+    without a host; never modified), so that several fusions of one image compute them
+    once.
+
+    With ``config.statistics_parts="auto"``, where two parts explain the image's noise
+    better than one (:mod:`noisead.anomaly.noise_parts`), the noise statistics of the map
+    are measured against the larger part; the image statistic stays that of the one-part
+    fusion, so that the image score and its verdict keep the false-alarm rate measured
+    for them.
     """
     if not config.evidence:
         return Fused(learned, None, None)
+    host = statistics_host(image, config)
+    if host is None:
+        return _fold(learned, image, config, deviations)
+    maps = {s.key: (deviations[s.key] if deviations is not None and s.key in deviations
+                    else s.deviation(image, config))
+            for s in EVIDENCE_SOURCES if s.key in config.evidence}
+    one = _fold(learned.copy(), image, config, maps)
+    statistic = (one.image_statistic if one.image_statistic is not None
+                 else region_quantile(one.raw, config.image_quantile, config.image_smoothing))
+    del one
+    for s in EVIDENCE_SOURCES:
+        if s.key in config.evidence and s.key in NOISE_SOURCES:
+            maps[s.key] = s.deviation_with_host(image, config, host)
+    two = _fold(learned, image, config, maps)
+    return Fused(two.raw, two.evidence, statistic)
+
+
+def _fold(learned: np.ndarray, image: np.ndarray, config: DetectorConfig,
+          deviations: Deviations | None) -> Fused:
+    """:func:`fuse` with every source's norm the whole image: sources missing from
+    ``deviations`` are computed one at a time, each dropped once folded in (a large
+    image holds one source map at a time)."""
     fused: np.ndarray | None = None
     evidence: np.ndarray | None = None
     if config.learned_weight:

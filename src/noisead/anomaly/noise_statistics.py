@@ -111,19 +111,26 @@ def local_variance(residual: np.ndarray, window: int) -> np.ndarray:
     return np.maximum(mean_sq, 0.0, out=mean_sq)
 
 
-def robust_z(values: np.ndarray) -> np.ndarray:
-    """``(x - median) / (1.4826 MAD)`` over the whole map: the image's majority sets the norm."""
-    med = float(np.median(values))
+def robust_z(values: np.ndarray, norm: np.ndarray | None = None) -> np.ndarray:
+    """``(x - median) / (1.4826 MAD)``: the image's majority sets the norm.
+
+    ``norm``: a boolean map of the values that set the median and MAD (the host part of
+    an image explained as two, :mod:`noisead.anomaly.noise_parts`); default all of them.
+    """
+    med = float(np.median(values if norm is None else values[norm]))
     centred = values - med  # one working copy, then in place (the same arithmetic)
-    mad = float(np.median(np.abs(centred), overwrite_input=True))
+    mad = float(np.median(np.abs(centred if norm is None else centred[norm]),
+                          overwrite_input=True))
     centred /= max(MAD_TO_SIGMA * mad, 1e-6)
     return centred.astype(np.float32, copy=False)
 
 
 def noise_level_deviation(image: np.ndarray, window: int = 32, residual: str = "spam3",
                           quant_step: float | None = None, truncate: int | None = None,
-                          floor: float = 1e-3) -> np.ndarray:
-    """Local noise-residual variance, as an absolute robust z-score against the whole image.
+                          floor: float = 1e-3, host: np.ndarray | None = None
+                          ) -> np.ndarray:
+    """Local noise-residual variance, as an absolute robust z-score against the whole image
+    (or against the ``host`` pixels only, a boolean ``H x W`` map, where they set the norm).
 
     1. ``y`` = BT.601 luma in 8-bit units (``0..255``).
     2. High-pass residual: ``"spam3"`` (default), ``[1, -3, 3, -1]`` horizontally and
@@ -164,7 +171,7 @@ def noise_level_deviation(image: np.ndarray, window: int = 32, residual: str = "
     var += floor * float(np.median(var))
     var += 1e-12
     log_var = np.log(var, out=var)
-    return np.abs(robust_z(log_var))
+    return np.abs(robust_z(log_var, host))
 
 
 def _iter_highpass(image: np.ndarray):
@@ -207,7 +214,7 @@ def local_log_energy(image: np.ndarray, window: int = 16, step: int = 1,
 
 
 def trimmed_mahalanobis(features: np.ndarray, trim: float = 0.2, refits: int = 2,
-                        ridge: float = 1e-3) -> np.ndarray:
+                        ridge: float = 1e-3, fit_on: np.ndarray | None = None) -> np.ndarray:
     """Squared Mahalanobis distance of every sample to one robust Gaussian of all of them.
 
     The Gaussian is refitted ``refits`` times on the ``1 - trim`` closest samples (the
@@ -217,6 +224,8 @@ def trimmed_mahalanobis(features: np.ndarray, trim: float = 0.2, refits: int = 2
 
     Args:
         features: ``D x H x W``.
+        fit_on: ``H x W`` bool, the samples the Gaussian may be fitted on (all of them
+            by default); every sample is scored.
     Returns:
         ``float32`` ``H x W``.
     """
@@ -226,7 +235,10 @@ def trimmed_mahalanobis(features: np.ndarray, trim: float = 0.2, refits: int = 2
     samples = features.reshape(dim, -1).T.astype(np.float64)
     if len(samples) < 2:  # no spread to measure (a tiny image): nothing stands out
         return np.zeros(features.shape[1:], np.float32)
-    keep = np.ones(len(samples), bool)
+    eligible = None if fit_on is None else np.asarray(fit_on, bool).ravel()
+    if eligible is not None and eligible.sum() < 2:
+        eligible = None  # too few to fit on: the whole image sets the norm
+    keep = np.ones(len(samples), bool) if eligible is None else eligible.copy()
     for fit in range(refits + 1):
         mean = samples[keep].mean(axis=0)
         cov = np.atleast_2d(np.cov(samples[keep].T))
@@ -234,27 +246,33 @@ def trimmed_mahalanobis(features: np.ndarray, trim: float = 0.2, refits: int = 2
         centred = samples - mean
         dist = np.einsum("nd,de,ne->n", centred, np.linalg.inv(cov), centred)
         if fit < refits:
-            keep = dist <= np.quantile(dist, 1.0 - trim)
+            if eligible is None:
+                keep = dist <= np.quantile(dist, 1.0 - trim)
+            else:
+                keep = eligible & (dist <= np.quantile(dist[eligible], 1.0 - trim))
             if keep.sum() < 2:
                 break
     return dist.reshape(features.shape[1:]).astype(np.float32)
 
 
 def noise_spectrum_deviation(image: np.ndarray, window: int = 16, smoothing_sigma: float = 4.0,
-                             step: int = 4) -> np.ndarray:
+                             step: int = 4, host: np.ndarray | None = None) -> np.ndarray:
     """Robust z-score of how unlike the image's own noise spectrum each neighbourhood is.
 
     Local log-energies of the seven :data:`HIGHPASS_FILTERS` residuals in ``window x window``
     boxes every ``step`` pixels, their squared distance to the image's trimmed Gaussian
     (:func:`trimmed_mahalanobis`), smoothed (Gaussian, ``smoothing_sigma`` pixels),
     square-rooted, put in robust z-units (signed: a neighbourhood *closer* to the norm than
-    usual is not suspicious) and interpolated back to ``H x W`` (bilinear).
+    usual is not suspicious) and interpolated back to ``H x W`` (bilinear). ``host``: a
+    boolean ``H x W`` map of the pixels that set the norm (the Gaussian and the z-units);
+    default the whole image.
     """
     h, w = np.shape(image)[:2]
     step = max(1, min(int(step), h, w))
-    dist = trimmed_mahalanobis(local_log_energy(image, window, step))
+    on_grid = None if host is None else np.asarray(host, bool)[::step, ::step]
+    dist = trimmed_mahalanobis(local_log_energy(image, window, step), fit_on=on_grid)
     dist = ndimage.gaussian_filter(dist, smoothing_sigma / step, mode="reflect")
-    z = robust_z(np.sqrt(np.maximum(dist, 0.0)))
+    z = robust_z(np.sqrt(np.maximum(dist, 0.0)), on_grid)
     return _upsample(z, h, w, step)
 
 
@@ -277,6 +295,8 @@ def _upsample(grid: np.ndarray, height: int, width: int, step: int) -> np.ndarra
     return (along_x[r0] * (1 - fr) + along_x[r1] * fr).astype(np.float32)
 
 
-def noise_statistics_map(image: np.ndarray) -> np.ndarray:
-    """Pixel-wise maximum of the level and spectrum z-scores (either inconsistency counts)."""
-    return np.maximum(noise_spectrum_deviation(image), noise_level_deviation(image))
+def noise_statistics_map(image: np.ndarray, host: np.ndarray | None = None) -> np.ndarray:
+    """Pixel-wise maximum of the level and spectrum z-scores (either inconsistency counts);
+    ``host``: the pixels that set the norm of both (default: the whole image)."""
+    return np.maximum(noise_spectrum_deviation(image, host=host),
+                      noise_level_deviation(image, host=host))

@@ -16,8 +16,9 @@ Layouts: version 1 named the position period ``period`` and switched the fused e
 with two flags, ``noise_statistics`` (noise level and spectrum) and ``jpeg_traces`` (the
 JPEG lattice); its oldest files lack ``score_direction`` (they scored ``"upper"``) and
 ``image_smoothing`` (calibrated on the unsmoothed statistic, 0). Version 2 has
-``position_period`` and the list ``evidence``. Version 3 adds the settings of
-:data:`_ADDED_IN_V3` (an older file gets the value that scores as it did).
+``position_period`` and the list ``evidence``. Versions 3 and 4 add the settings of
+:data:`_ADDED_IN_V3` and :data:`_ADDED_IN_V4` (an older file gets the value that scores as
+it did).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from noisead.anomaly.detector import Detector
 
 #: The sidecar layout this code writes and reads.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 #: Sidecar keys that are not the detector's ``info``.
 _RESERVED = {"kind", "extractor", "detector", "format_version"}
@@ -89,6 +90,8 @@ def migrate_sidecar(meta: dict[str, Any], source: str | Path) -> dict[str, Any]:
         meta["detector"] = _settings_from_v1(meta["detector"])
     if version < 3:
         meta["detector"] = {**_ADDED_IN_V3, **meta["detector"]}
+    if version < 4:
+        meta["detector"] = {**_ADDED_IN_V4, **meta["detector"]}
     meta["format_version"] = FORMAT_VERSION
     return meta
 
@@ -109,6 +112,12 @@ _V1_DEFAULTS: dict[str, Any] = {
 _ADDED_IN_V3: dict[str, Any] = {
     "blind_parts": "one",  # blind mode: one camera plus outliers, never two parts
     "learned_weight": 1.0,  # the learned map fused at its own scale
+}
+
+
+#: Settings new in version 4, with the value that scores an older file as it was scored.
+_ADDED_IN_V4: dict[str, Any] = {
+    "statistics_parts": "one",  # the noise statistics' norm: the whole image
 }
 
 

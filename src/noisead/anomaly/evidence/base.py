@@ -38,6 +38,14 @@ class EvidenceSource:
         ``None`` when the image carries no such evidence (then the source is left out)."""
         raise NotImplementedError
 
+    def deviation_with_host(self, image: np.ndarray, config: DetectorConfig,
+                            host: np.ndarray | None) -> np.ndarray | None:
+        """:meth:`deviation` with the norm taken from the ``host`` pixels where the image
+        was explained as two parts (the larger one's, ``H x W`` bool:
+        :mod:`noisead.anomaly.noise_parts`; None: the whole image). A source that has no
+        use for a host keeps this default, which ignores it."""
+        return self.deviation(image, config)
+
     def image_statistic(self, fused: np.ndarray, values: np.ndarray,
                         config: DetectorConfig) -> float | None:
         """The raw image statistic, when this source defines its own from the fused map so

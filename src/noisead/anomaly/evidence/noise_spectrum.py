@@ -26,3 +26,7 @@ class NoiseSpectrum(EvidenceSource):
 
     def deviation(self, image: np.ndarray, config: DetectorConfig) -> np.ndarray:
         return noise_spectrum_deviation(image)
+
+    def deviation_with_host(self, image: np.ndarray, config: DetectorConfig,
+                            host: np.ndarray | None) -> np.ndarray:
+        return noise_spectrum_deviation(image, host=host)
