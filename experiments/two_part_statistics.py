@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -90,13 +91,15 @@ def host_refit_map(features: np.ndarray, posterior: np.ndarray) -> np.ndarray:
     return np.einsum("nd,de,ne->n", c, prec, c).reshape(features.shape[1:])
 
 
-def statistics_two_part(image: np.ndarray, min_gain: float) -> tuple[np.ndarray, float]:
+def statistics_two_part(image: np.ndarray, min_gain: float, min_part: float
+                        ) -> tuple[np.ndarray, float]:
     """The package's two-part noise statistics (:mod:`noisead.anomaly.noise_parts`) with
-    ``min_gain``, and BIC's gain of two parts per window."""
-    settings = dataclasses.replace(NOISE_PART_SETTINGS, min_gain=-np.inf)
+    ``min_gain`` and ``min_part``, and BIC's gain of two parts per window."""
+    settings = dataclasses.replace(NOISE_PART_SETTINGS, min_gain=-np.inf, min_part=0.0)
     energies = local_log_energy(image, settings.window, settings.window // 4)
     _, gain = decide_parts(energies.reshape(len(energies), -1).T, settings, 0)
-    parts = find_noise_parts(image, dataclasses.replace(settings, min_gain=min_gain))
+    parts = find_noise_parts(image, dataclasses.replace(settings, min_gain=min_gain,
+                                                        min_part=min_part))
     return noise_statistics_map(image, None if parts is None else parts.host), gain
 
 
@@ -114,13 +117,14 @@ def main() -> int:
     ap.add_argument("--kinds", default="full,shape")
     ap.add_argument("--windows", default="32")
     ap.add_argument("--gains", default="-inf")
+    ap.add_argument("--min-parts", default="0.05")
     ap.add_argument("--smoothing", type=float, default=1.0)
     ap.add_argument("--json", type=Path, help="append one JSON line per case here")
     args = ap.parse_args()
     cases = build_cases(camera_pools("validation", args.shared, args.data), args.per_bucket,
                         args.seed)
     step = 8
-    variants = {f"{kind} w{w}": (kind, w) for kind in args.kinds.split(",")
+    variants = {f"{kind} w{w}": (kind, w) for kind in filter(None, args.kinds.split(","))
                 for w in map(int, args.windows.split(","))}
     rows: dict[float, dict[str, list[float]]] = {}
     for case in cases:
@@ -128,12 +132,10 @@ def main() -> int:
         row = rows.setdefault(case.bucket, {})
         row.setdefault("noise statistics", []).append(
             either(case.mask, noise_statistics_map(case.forged)))
-        for g in map(float, args.gains.split(",")):
-            m, gain = statistics_two_part(case.forged, g)
-            row.setdefault(f"stats two-part g{g}", []).append(either(case.mask, m))
-            row.setdefault(f"stats two-part g{g} won", []).append(float(gain >= g))
-            m0, gain0 = statistics_two_part(case.pristine, g)
-            row.setdefault(f"stats two-part g{g} won pristine", []).append(float(gain0 >= g))
+        for g, part in itertools.product(map(float, args.gains.split(",")),
+                                         map(float, args.min_parts.split(","))):
+            m, _ = statistics_two_part(case.forged, g, part)
+            row.setdefault(f"stats two-part g{g} p{part}", []).append(either(case.mask, m))
         for name, (kind, window) in variants.items():
             feats = descriptors(case.forged, window, step, kind)
             p, gain = two_part_map(feats, args.smoothing)

@@ -20,7 +20,6 @@ messages: :mod:`noisead.cli_inputs`, :mod:`noisead.cli_report`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -32,28 +31,16 @@ from jsonargparse import Namespace
 import noisead
 from noisead.cli_fit import add_fit_detector_parser
 from noisead.cli_inputs import expand_inputs
-from noisead.cli_parser import CommandParser, Subcommands, add_global_options, chosen_command
+from noisead.cli_parser import (
+    CommandParser,
+    Subcommands,
+    add_global_options,
+    chosen_command,
+    comma_separated,
+    output_kinds,
+)
 
 __all__ = ["build_parser", "chosen_command", "expand_inputs", "main"]
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(",") if x.strip())
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
-
-
-def _output_kinds(text: str) -> str:
-    """``--outputs``: checked at parse time, kept as text (a config file writes it back)."""
-    from noisead.batch.outputs import OUTPUT_CHOICES, parse_output_kinds
-
-    try:
-        kinds = parse_output_kinds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return ",".join(k for k in OUTPUT_CHOICES if k in kinds)
 
 
 def cmd_analyze(args: Namespace) -> int:
@@ -66,7 +53,7 @@ def cmd_analyze(args: Namespace) -> int:
     from noisead.batch.records import model_provenance
     from noisead.cli_inputs import analysis_inputs
     from noisead.cli_report import EXIT_USAGE, AnalyzeReporter
-    from noisead.infer import analyze
+    from noisead.infer import analyze, with_statistics_parts
     from noisead.verdict import operating_point_for
 
     if args.device:  # checked before any work; analyze() and worker processes read it
@@ -76,6 +63,7 @@ def cmd_analyze(args: Namespace) -> int:
 
         os.environ["NOISEAD_DEVICE"] = str(analysis_device(args.device))
     detector, weights = _load_model(args.model)
+    detector = with_statistics_parts(detector, args.parts)  # a usage error, found here
     mode = args.mode or detector.config.mode
     threshold = detector.config.threshold if args.threshold is None else args.threshold
     max_pixels = None if args.max_pixels == 0 else args.max_pixels
@@ -88,9 +76,10 @@ def cmd_analyze(args: Namespace) -> int:
     model_file = args.model and Path(args.model).is_file()  # workers load it by path
     engine = make_engine(args.engine, args.workers, args.address,
                          DetectorAnalyzer(str(Path(args.model).resolve()) if model_file
-                                          else args.model, args.mode, args.threshold),
+                                          else args.model, args.mode, args.threshold,
+                                          args.parts),
                          functools.partial(analyze, detector=detector, mode=args.mode,
-                                           threshold=args.threshold))
+                                           threshold=args.threshold, parts=args.parts))
     report = run_batch(inputs, out, engine=engine,
                        model=name, redo=args.redo, max_pixels=max_pixels,
                        operating_point=operating_point_for(detector.info, mode),
@@ -182,8 +171,8 @@ def cmd_sort(args: Namespace) -> int:
 def cmd_evaluate(args: Namespace) -> int:
     from noisead.evaluate.run import EvalConfig, evaluate, format_markdown
 
-    jpeg: tuple[int | None, ...] = (None, *_ints(args.jpeg)) if args.jpeg else (None,)
-    resize: tuple[float | None, ...] = (None, *_floats(args.resize)) if args.resize else (None,)
+    jpeg: tuple[int | None, ...] = (None, *comma_separated(args.jpeg or "", int))
+    resize: tuple[float | None, ...] = (None, *comma_separated(args.resize or "", float))
     config = EvalConfig(methods=tuple(args.methods.split(",")), jpeg=jpeg, resize=resize,
                         band=args.band, fixed_threshold=args.fixed_threshold,
                         max_images=args.max_images)
@@ -249,12 +238,16 @@ def build_parser() -> CommandParser:
     a.add_argument("-o", "--output", required=True, help="output folder")
     a.add_argument("--model", default=None, help="shipped model name or .safetensors path")
     a.add_argument("--mode", choices=["blind", "reference"], default=None)
+    a.add_argument("--parts", choices=["one", "auto"], default=None,
+                   help="auto: where two parts explain the noise better than one, measure it "
+                        "against the larger (a splice of up to half the image); the heatmap "
+                        "only, the score and verdict stay one-part")
     a.add_argument("--threshold", type=float, default=None,
                    help="on the calibrated heatmap (share of pristine pixels scoring lower)")
     a.add_argument("--max-pixels", type=int, default=200_000_000,
                    help="refuse larger images (decompression bombs); 0 = no limit")
     a.add_argument("--redo", action="store_true", help="analyse images already done again")
-    a.add_argument("--outputs", type=_output_kinds,
+    a.add_argument("--outputs", type=output_kinds,
                    default="json,heatmap,mask,overlay,fingerprint",
                    help="files per image, comma-separated: heatmap, mask, overlay, fingerprint "
                         "(PNGs to look at), heatmap16 (16-bit grey PNG of the calibrated map), "

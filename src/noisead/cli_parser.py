@@ -10,10 +10,13 @@ subcommand (``noisead --quiet analyze`` and ``noisead analyze --quiet``).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+
+T = TypeVar("T")
 
 Command = Callable[[Namespace], int]
 
@@ -73,3 +76,20 @@ def chosen_command(parser: CommandParser, cfg: Namespace) -> tuple[Command, Name
     assert parser.command is not None, "every subcommand sets its function"
     options.quiet = quiet
     return parser.command, options
+
+
+def comma_separated(text: str, kind: Callable[[str], T]) -> tuple[T, ...]:
+    """``"100,95, 90"`` -> ``(100, 95, 90)`` with ``kind=int`` (empty items skipped)."""
+    return tuple(kind(x) for x in text.split(",") if x.strip())
+
+
+def output_kinds(text: str) -> str:
+    """``analyze --outputs``: checked at parse time, kept as text (a config file writes it
+    back)."""
+    from noisead.batch.outputs import OUTPUT_CHOICES, parse_output_kinds
+
+    try:
+        kinds = parse_output_kinds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return ",".join(k for k in OUTPUT_CHOICES if k in kinds)

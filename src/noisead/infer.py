@@ -8,6 +8,7 @@ one image-level score. Batch runs over many files, and the files of each result,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 from noisead.anomaly.backends import analysis_backend
 from noisead.anomaly.config import Mode
 from noisead.anomaly.detector import EVIDENCE, Detector
+from noisead.anomaly.noise_parts import NOISE_SOURCES
 from noisead.anomaly.score import threshold_mask
 from noisead.io import (
     DEFAULT_MAX_PIXELS,
@@ -66,6 +68,9 @@ class Analysis:
     # the uncalibrated image statistic that ``score`` calibrates (it keeps its resolution
     # above the largest pristine calibration value, where ``score`` saturates at 1)
     image_statistic: float | None = None
+    # how the noise statistics of the heatmap took their norm: "one" (the whole image) or
+    # "auto" (the larger of two parts where two won; DetectorConfig.statistics_parts)
+    statistics_parts: str = "one"
 
     def evidence_shares(self) -> dict[str, float]:
         """Inside the mask, the share of pixels whose score each statistic set."""
@@ -80,7 +85,8 @@ class Analysis:
                 "threshold": self.threshold,
                 "tampered_fraction": round(float(self.mask.mean()), 6),
                 "evidence_in_mask": self.evidence_shares(),
-                "mode": self.mode, "model": self.model, "width": w, "height": h,
+                "mode": self.mode, "statistics_parts": self.statistics_parts,
+                "model": self.model, "width": w, "height": h,
                 "seconds": round(self.seconds, 3), "notes": self.notes,
                 "score_caveat": self.score_caveat,
                 "heatmap_max": round(float(self.heatmap.max()), 6),
@@ -135,6 +141,20 @@ def load_detector(model: str | Path | None = None) -> Detector:
 
 
 
+def with_statistics_parts(detector: Detector, parts: str | None) -> Detector:
+    """``detector`` with its noise statistics' ``statistics_parts`` set to ``parts`` (a
+    copy sharing its networks and fits; None: ``detector`` itself). Raises ``ValueError``
+    for an unknown value, and for ``"auto"`` on a model that fuses no noise statistic
+    (there would be nothing to split)."""
+    if parts is None or parts == detector.config.statistics_parts:
+        return detector
+    if parts == "auto" and not set(NOISE_SOURCES) & set(detector.config.evidence):
+        raise ValueError("two-part noise statistics need a model that fuses them; this "
+                         "one's evidence: " + (", ".join(detector.config.evidence) or "none"))
+    config = dataclasses.replace(detector.config, statistics_parts=parts)
+    return dataclasses.replace(detector, config=config)  # validated: unknown values raise
+
+
 def check_image_size(pixels: np.ndarray, detector: Detector) -> None:
     """Raise :class:`ImageTooSmallError` unless ``pixels`` hold at least one of
     ``detector``'s patches (the least the analysis can score)."""
@@ -148,7 +168,7 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
             detector: Detector | str | Path | None = None, *,
             mode: str | Mode | None = None, threshold: float | None = None,
             max_pixels: int | None = DEFAULT_MAX_PIXELS, device: str | None = None,
-            backend: str | None = None) -> Analysis:
+            backend: str | None = None, parts: str | None = None) -> Analysis:
     """Localize tampering in one image.
 
     Args:
@@ -163,6 +183,11 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
             one); None: ``NOISEAD_DEVICE``, else the CPU (:func:`noisead.runtime.analysis_device`).
         backend: what runs the extractor, ``"auto"``, ``"torch"`` or ``"onnx"``
             (:mod:`noisead.anomaly.backends`); None: ``NOISEAD_BACKEND``, else ``"auto"``.
+        parts: how the noise statistics take their norm, ``"one"`` (the whole image) or
+            ``"auto"`` (the larger of two parts where two explain the image's noise
+            better: for splices that cover a large share of the image,
+            :mod:`noisead.anomaly.noise_parts`); the heatmap only, the score and the
+            verdict stay the one-part analysis'. None: the model's own.
     """
     t0 = time.monotonic()
     where = analysis_device(device)
@@ -170,6 +195,7 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
     if not isinstance(detector, Detector):
         detector = load_detector(detector)
     notes: list[str] = []
+    detector = with_statistics_parts(detector, parts)
     jpeg_tables = None
     if isinstance(image, np.ndarray):
         pixels = image_from_array(image)
@@ -179,6 +205,8 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
         pixels, notes = loaded.pixels, list(loaded.notes)
         jpeg_tables = loaded.jpeg_quality_tables
     check_image_size(pixels, detector)
+    if detector.config.statistics_parts == "auto":
+        notes.append(TWO_PART_NOTE)
     mode = mode or detector.config.mode
     maps = detector.score_image(pixels, mode, device=where, backend=backend)
     pixel_cal, image_cal, same_mode = detector.calibrations_for(mode)
@@ -202,7 +230,17 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
                     model=str(detector.info.get("name", "custom")),
                     seconds=time.monotonic() - t0, notes=notes, evidence=maps.evidence,
                     score_caveat=score_caveat, texture=texture, verdict=verdict,
-                    image_statistic=float(stat))
+                    image_statistic=float(stat),
+                    statistics_parts=detector.config.statistics_parts)
+
+
+#: What the heatmap of a two-part analysis means, said in its notes.
+TWO_PART_NOTE = (
+    "two-part noise statistics: where two parts explain the image's noise better than one, "
+    "the heatmap measures the noise against the larger part, so a region from another "
+    "camera covering up to half the image stands out; texture alone can also split an "
+    "untouched photo, so read a region as a second camera only with other evidence. The "
+    "score and the verdict are those of the one-part analysis")
 
 
 def jpeg_input_caveat(tables: dict[int, list[int]] | None) -> tuple[str, str] | None:

@@ -16,6 +16,7 @@ import pytest
 from cli_support import json_lines, noise_image, results
 from PIL import Image
 
+from noisead.anomaly.detector import Detector
 from noisead.cli import main
 
 
@@ -159,3 +160,34 @@ def test_export_writes_the_extractor_as_onnx(tmp_path, models, capsys):
     assert json.loads(target.with_suffix(".json").read_text())["taps"] == list(detector.taps)
     assert main(["export", "-o", str(tmp_path / "model.txt")]) == 2
     assert ".onnx" in capsys.readouterr().err
+
+
+def test_parts_auto_changes_the_heatmap_not_the_score(tmp_path, models, capsys):
+    """``--parts auto``: recorded in the result and its notes; the score and the verdict
+    are the one-part analysis' (their false-alarm rate was measured for it)."""
+    rng = np.random.default_rng(3)
+    pixels = 0.5 + rng.normal(0, 0.01, (192, 256, 3))
+    pixels[:, 150:] += rng.normal(0, 0.004, (192, 106, 3))  # a noisier right part
+    image = tmp_path / "two.png"
+    Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)).save(image)
+    assert main(["analyze", str(image), "-o", str(tmp_path / "none"), "--model",
+                 str(models["flag_none"]), "--parts", "auto", "--quiet"]) == 2
+    assert "need a model that fuses them" in capsys.readouterr().err  # nothing to split
+    detector = Detector.load(models["flag_none"])
+    detector.config.evidence = ("noise-level", "noise-spectrum")
+    model = detector.save(tmp_path / "with-statistics.safetensors")
+    docs = {}
+    for parts in ("one", "auto"):
+        out = tmp_path / parts
+        assert main(["analyze", str(image), "-o", str(out), "--model", str(model),
+                     "--parts", parts, "--quiet"]) == 0
+        docs[parts] = results(out)["two"]
+    one, two = docs["one"], docs["auto"]
+    assert (one["statistics_parts"], two["statistics_parts"]) == ("one", "auto")
+    assert two["score"] == one["score"] and two["decision"] == one["decision"]
+    assert any("two-part noise statistics" in n for n in two["notes"])
+    assert not any("two-part" in n for n in one["notes"])
+    assert two["raw_quantiles"] != one["raw_quantiles"]  # the heatmap did change
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["analyze", str(image), "-o", str(tmp_path / "bad"), "--parts", "two"])

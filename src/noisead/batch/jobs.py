@@ -138,15 +138,16 @@ def unjudged_summary(why: str, settings: RunSettings) -> dict[str, Any]:
 class DetectorAnalyzer:
     """The :data:`AnalyzerFactory` of ``noisead analyze``: loads ``model`` (a shipped
     name, or a ``.safetensors`` path that every worker can read) in the worker, once,
-    and analyses with ``mode`` and ``threshold`` (None: the model's own)."""
+    and analyses with ``mode``, ``threshold`` and ``parts`` (None: the model's own)."""
 
     model: str | None = None
     mode: str | None = None
     threshold: float | None = None
+    parts: str | None = None
 
     def __call__(self) -> AnalyzeFn:
         from noisead.infer import analyze, load_detector
 
         detector = load_detector(self.model)
         return functools.partial(analyze, detector=detector, mode=self.mode,
-                                 threshold=self.threshold)
+                                 threshold=self.threshold, parts=self.parts)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 #: The version of the result and failure documents noisead writes.
-RESULT_SCHEMA_VERSION = "1.0"
+RESULT_SCHEMA_VERSION = "1.1"
 #: The version of summary.csv's columns.
 SUMMARY_SCHEMA_VERSION = "1.0"
 #: Schema name -> file in this package.
