@@ -85,6 +85,10 @@ def add_fit_detector_parser(sub: Subcommands) -> None:
                         "noisead.anomaly.evidence), 'all' (as the shipped default) or 'none' "
                         "(the default). With --calibrate-only: switch to these sources and "
                         "recalibrate")
+    f.add_argument("--learned-weight", type=float, default=None,
+                   help="the learned map's weight in the fusion with the evidence sources "
+                        "(default 1; 0 leaves it out). With --calibrate-only: set it and "
+                        "recalibrate")
     f.add_argument("--max-images", type=int, default=None,
                    help="the first N of the PRISTINE images only")
     f.add_argument("--name", default=None, help="model name in the sidecar (default: file stem)")
@@ -103,7 +107,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             raise ValueError("--calibrate-only needs --cameras: the roots of its pristine crops")
         detector = recipe.recalibrate(Detector.load(args.calibrate_only), args.cameras,
                                       evidence=args.evidence, learned_only=args.learned_only,
-                                      command=command, progress=not args.quiet)
+                                      learned_weight=args.learned_weight, command=command,
+                                      progress=not args.quiet)
         output = args.output or args.calibrate_only
     else:
         if args.output is None:
@@ -142,6 +147,8 @@ def _fit(args: argparse.Namespace, command: str) -> Detector:
                             position_period=args.position_period, mode=args.mode,
                             smoothing_sigma=args.smoothing, n_features=args.n_features,
                             threshold=args.threshold, evidence=args.evidence or (),
+                            learned_weight=(1.0 if args.learned_weight is None
+                                            else args.learned_weight),
                             taps=tuple(args.taps.split(",")) if args.taps else None)
     if args.untied:
         config.position_period = config.patch_size

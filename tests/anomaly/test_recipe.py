@@ -92,6 +92,22 @@ def test_calibrate_only_keeps_the_gaussians(tmp_path, cameras, run):
     assert again.info["recalibrated_with_evidence"]["evidence"] == list(again.config.evidence)
 
 
+def test_the_learned_weight_is_set_by_a_fit_or_a_recalibration(tmp_path, cameras, run):
+    fitted = Detector.load(_fit(tmp_path, cameras, run, "--learned-weight", "0"))
+    assert fitted.config.learned_weight == 0.0
+    one = _fit(tmp_path / "one", cameras, run)
+    before = Detector.load(one)
+    assert before.config.learned_weight == 1.0
+    assert main(["--quiet", "fit-detector", "--calibrate-only", str(one), "--cameras",
+                 str(cameras), "--learned-weight", "0"]) == 0
+    after = Detector.load(one)
+    assert after.config.learned_weight == 0.0
+    assert after.info["recalibrated_with_learned_weight"]["learned_weight"] == 0.0
+    np.testing.assert_array_equal(after.gaussian.mean.numpy(), before.gaussian.mean.numpy())
+    # recalibrated as a fresh fit at weight 0 is calibrated: the same quantiles
+    np.testing.assert_array_equal(after.calibration.quantiles, fitted.calibration.quantiles)
+
+
 def test_calibrate_only_refuses_another_pristine_set(tmp_path, cameras, run, capsys):
     fitted = _fit(tmp_path, cameras, run, "--per-camera", "1")
     assert main(["--quiet", "fit-detector", "--calibrate-only", str(fitted), "--cameras",

@@ -111,14 +111,17 @@ def command_line() -> str:
 
 def recalibrate(detector: Detector, roots: Sequence[str | Path], *,
                 evidence: Sequence[str] | None = None, learned_only: bool = False,
-                command: str = "", progress: bool = True) -> Detector:
+                learned_weight: float | None = None, command: str = "",
+                progress: bool = True) -> Detector:
     """Calibrate ``detector`` again on the pristine crops its sidecar names, in place.
 
     Without options, only the modes it lacks are calibrated. ``evidence`` switches to
     those evidence sources (their settings and the image statistic's take this code's
     defaults, not the file's) and recalibrates every mode; ``learned_only`` switches every
     source off instead (the learned Gaussians' own map, which the benchmark tables report
-    beside the fused default) and recalibrates every mode. The Gaussians are never touched.
+    beside the fused default) and recalibrates every mode. ``learned_weight`` sets the
+    learned map's weight in the fusion and recalibrates every mode. The Gaussians are
+    never touched.
     """
     if learned_only and evidence:
         raise ValueError("learned_only contradicts a list of evidence sources")
@@ -135,15 +138,21 @@ def recalibrate(detector: Detector, roots: Sequence[str | Path], *,
         for key in (*(k for s in chosen for k in s.settings), "image_quantile",
                     "image_smoothing"):
             setattr(config, key, getattr(fresh, key))
+    if learned_weight is not None:
+        config.learned_weight = float(learned_weight)
     config.validate()
     images = detector_pristine_images(detector, roots)
-    add_calibrations(detector, images, only_missing=not (evidence or learned_only),
-                     progress=progress)
+    everything = bool(evidence or learned_only or learned_weight is not None)
+    add_calibrations(detector, images, only_missing=not everything, progress=progress)
     key = ("recalibrated_learned_only" if learned_only else
-           "recalibrated_with_evidence" if evidence else "calibrations_added")
+           "recalibrated_with_evidence" if evidence else
+           "recalibrated_with_learned_weight" if learned_weight is not None else
+           "calibrations_added")
     detector.info[key] = {"modes": sorted(MODES), "commit": current_commit(),
                           "command": command,
-                          **({"evidence": list(config.evidence)} if evidence else {})}
+                          **({"evidence": list(config.evidence)} if evidence else {}),
+                          **({"learned_weight": config.learned_weight}
+                             if learned_weight is not None else {})}
     if learned_only:
         detector.info["name"] = f"{detector.info.get('name', 'detector')}-learned-only"
     return detector
