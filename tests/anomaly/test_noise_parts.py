@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
-from torch import nn
+from toy_extractors import ImageAsEmbedding
 
 from noisead.anomaly.config import DetectorConfig
 from noisead.anomaly.detector import Detector
@@ -119,27 +119,13 @@ def test_the_map_takes_the_host_norm_and_the_image_statistic_stays_one_part():
     assert given.image_statistic == two.image_statistic
 
 
-class _Flat(nn.Module):
-    """An extractor with nothing to say: the fused map is the evidence sources' alone."""
-
-    default_taps = ("fingerprint",)
-    halo = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fingerprint = nn.Identity()
-
-    def forward(self, x):
-        return self.fingerprint(x * 0.0)
-
-
 def test_a_detector_with_two_part_statistics():
     """The heatmap separates the second noise and the image statistic is the one-part
     detector's, bit for bit (its calibration and verdict still hold)."""
     image, mask = _two_noises()
     kw = dict(mode="blind", patch_size=32, crop_size=64, tile=256, evidence=NOISE)
-    one = Detector(_Flat(), DetectorConfig(**kw))
-    two = Detector(_Flat(), DetectorConfig(statistics_parts="auto", **kw))
+    one = Detector(ImageAsEmbedding(0.0), DetectorConfig(**kw))
+    two = Detector(ImageAsEmbedding(0.0), DetectorConfig(statistics_parts="auto", **kw))
     maps_one, maps_two = one.score_image(image), two.score_image(image)
     assert _auc(mask, maps_two.raw) > 0.93 > _auc(mask, maps_one.raw) + 0.15
     assert two.image_statistic(maps_two) == one.image_statistic(maps_one)

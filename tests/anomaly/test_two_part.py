@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
-from torch import nn
+from toy_extractors import ImageAsEmbedding
 
 from noisead.anomaly.config import DetectorConfig
 from noisead.anomaly.detector import Detector
@@ -17,23 +17,8 @@ from noisead.anomaly.modes import two_part
 from noisead.models.registry import create_model, sidecar_path
 
 
-class Passthrough(nn.Module):
-    """The image itself as the embedding: each pixel's three values are its D = 3 features,
-    so an image drawn from two Gaussians has embeddings drawn from two Gaussians."""
-
-    default_taps = ("fingerprint",)
-    halo = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fingerprint = nn.Identity()
-
-    def forward(self, x):
-        return self.fingerprint(x * 1.0)
-
-
 def _detector(parts: str) -> Detector:
-    return Detector(Passthrough(), DetectorConfig(mode="blind", blind_parts=parts,
+    return Detector(ImageAsEmbedding(), DetectorConfig(mode="blind", blind_parts=parts,
                                                   patch_size=32, crop_size=64, tile=256))
 
 
