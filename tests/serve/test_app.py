@@ -268,7 +268,17 @@ def test_image_smaller_than_a_patch_is_400(viewer, to_png):
     assert "20x16" in message and "at least" in message
 
 
+def test_two_part_statistics_change_the_heatmap_not_the_score(viewer, result, spliced_png):
+    r = viewer.post(spliced_png, parts="auto")
+    assert r.status == 200, r.data[:500]
+    two = r.json()
+    assert (result["statistics_parts"], two["statistics_parts"]) == ("one", "auto")
+    assert two["score"] == result["score"] and two["decision"] == result["decision"]
+    assert any("two-part noise statistics" in n for n in two["notes"])
+
+
 @pytest.mark.parametrize(("fields", "needle"), [({"mode": "sideways"}, "mode"),
+                                                 ({"parts": "three"}, "parts"),
                                                  ({"threshold": "high"}, "threshold"),
                                                  ({"threshold": "1.5"}, "between 0 and 1")])
 def test_bad_options_are_400(viewer, spliced_png, fields, needle):

@@ -47,6 +47,7 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from noisead.anomaly.config import STATISTICS_PARTS
 from noisead.anomaly.detector import MODES, Detector
 from noisead.serve.batch_folder import BatchFolder
 from noisead.serve.batch_routes import batch_blueprint
@@ -127,6 +128,15 @@ def _parse_mode(text: str | None) -> str | None:
         return None
     if text not in MODES:
         raise _ApiError(400, f"mode must be one of {', '.join(MODES)}, got {text!r:.40}")
+    return text
+
+
+def _parse_parts(text: str | None) -> str | None:
+    if text is None or text.strip() in ("", "default"):
+        return None
+    if text not in STATISTICS_PARTS:
+        raise _ApiError(400, f"parts must be one of {', '.join(STATISTICS_PARTS)}, "
+                             f"got {text!r:.40}")
     return text
 
 
@@ -218,17 +228,19 @@ def create_app(detector: Detector | str | Path | None = None, *,
     @app.post("/api/analyze")
     @api_json
     def analyze_upload() -> Response:
-        """Multipart upload (field ``image``; optional ``mode``, ``threshold``) -> JSON."""
+        """Multipart upload (field ``image``; optional ``mode``, ``threshold``, ``parts``)
+        -> JSON."""
         upload = request.files.get("image")
         if upload is None:
             raise _ApiError(400, "no image uploaded: send the file in the form field 'image'")
         mode = _parse_mode(request.form.get("mode"))
         threshold = _parse_threshold(request.form.get("threshold"))
+        parts = _parse_parts(request.form.get("parts"))
         data = upload.read()
         upload.close()
         if not data:
             raise _ApiError(400, "the uploaded file is empty (0 bytes)")
-        job = AnalysisJob(data, mode, threshold, max_pixels)
+        job = AnalysisJob(data, mode, threshold, max_pixels, parts)
         try:
             rendered = queue.submit(job)
         except QueueFull as e:

@@ -60,6 +60,7 @@ class AnalysisJob:
     mode: str | None
     threshold: float | None
     max_pixels: int | None
+    parts: str | None = None  # the noise statistics' parts (analyze(parts=...)); None: the model's
 
 
 DetectorSource = Detector | str | Path | None
@@ -101,7 +102,8 @@ def run_job(detector: Detector, job: AnalysisJob) -> tuple[str, Any]:
 
     try:
         loaded = load_image(job.data, max_pixels=job.max_pixels)
-        analysis = analyze(loaded, detector, mode=job.mode, threshold=job.threshold)
+        analysis = analyze(loaded, detector, mode=job.mode, threshold=job.threshold,
+                           parts=job.parts)
         return "ok", render(analysis, loaded.pixels)
     except (ImageLoadError, ImageTooSmallError) as e:
         return "bad-input", (str(e).replace("'<bytes>'", "the uploaded file")
@@ -109,7 +111,8 @@ def run_job(detector: Detector, job: AnalysisJob) -> tuple[str, Any]:
                                       "the viewer's limit is set with --max-pixels"))
     except MemoryError:
         return "failed", "not enough memory to analyse this image"
-    except ValueError as e:  # e.g. mode="reference" with a blind-only detector
+    except ValueError as e:  # e.g. mode="reference" with a blind-only detector, or two
+        # parts asked of a model without noise statistics
         return "bad-input", f"analysis failed: {e}"
     except Exception as e:
         traceback.print_exc()

@@ -36,10 +36,11 @@ export async function getJSON(url) {
 }
 
 /** Upload one photo for analysis; resolves to the result, throws ApiError. */
-export async function analyse(file, mode) {
+export async function analyse(file, mode, parts = "default") {
   const form = new FormData();
   form.append("image", file);
   form.append("mode", mode);
+  form.append("parts", parts);
   const response = await fetch("/api/analyze", {
     method: "POST",
     body: form,

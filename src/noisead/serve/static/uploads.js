@@ -26,7 +26,7 @@ const STATE_WORDS = {
 };
 
 export class UploadQueue {
-  constructor(el, { onResult, onFailure, onSelect, mode }) {
+  constructor(el, { onResult, onFailure, onSelect, mode, parts = () => "default" }) {
     this.el = el; // {card, list, summary, status}
     this.items = [];
     this.inFlight = 0;
@@ -39,6 +39,7 @@ export class UploadQueue {
     this.onFailure = onFailure;
     this.onSelect = onSelect;
     this.mode = mode;
+    this.parts = parts;
   }
 
   configure(info) {
@@ -84,7 +85,7 @@ export class UploadQueue {
     this.inFlight += 1;
     this.setState(item, "analysing");
     try {
-      item.data = await analyse(item.file, this.mode());
+      item.data = await analyse(item.file, this.mode(), this.parts());
       item.state = "done";
       this.updateItem(item);
       if (this.follow) {

@@ -84,6 +84,7 @@ const uploads = new UploadQueue(
   { card: $("files-card"), list: $("file-list"), summary: $("files-summary"), status: $("status") },
   {
     mode: () => $("mode").value,
+    parts: () => $("parts").value,
     onResult: () => {},
     onFailure: (item, chosen) => {
       // one photo: its reason here; several: in its line of the list (and here when chosen)
