@@ -66,9 +66,12 @@ class StallOnce:
 
 class Killer:
     """Kills (``SIGKILL``) the process whose id appears in ``pid_file``, from a thread,
-    while the test's batch run waits for results; ``.killed`` is that process id."""
+    while the test's batch run waits for results; ``.killed`` is that process id.
 
-    def __init__(self, pid_file: Path, timeout: float = 60.0) -> None:
+    ``timeout`` only bounds a failing test: the watch ends as soon as the file appears,
+    which on a loaded machine (a Ray cluster's workers starting) can take minutes."""
+
+    def __init__(self, pid_file: Path, timeout: float = 300.0) -> None:
         self.pid_file, self.timeout = pid_file, timeout
         self.killed: int | None = None
         self._thread = threading.Thread(target=self._watch, daemon=True)
