@@ -239,9 +239,9 @@ def build_parser() -> CommandParser:
     a.add_argument("--model", default=None, help="shipped model name or .safetensors path")
     a.add_argument("--mode", choices=["blind", "reference"], default=None)
     a.add_argument("--parts", choices=["one", "auto"], default=None,
-                   help="auto: where two parts explain the noise better than one, measure it "
-                        "against the larger (a splice of up to half the image); the heatmap "
-                        "only, the score and verdict stay one-part")
+                   help="auto: split the image's noise in two parts and measure it against "
+                        "the larger (a splice of up to half the image); the heatmap only, "
+                        "the score and verdict stay one-part")
     a.add_argument("--threshold", type=float, default=None,
                    help="on the calibrated heatmap (share of pristine pixels scoring lower)")
     a.add_argument("--max-pixels", type=int, default=200_000_000,

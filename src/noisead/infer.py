@@ -236,8 +236,8 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
 
 #: What the heatmap of a two-part analysis means, said in its notes.
 TWO_PART_NOTE = (
-    "two-part noise statistics: where two parts explain the image's noise better than one, "
-    "the heatmap measures the noise against the larger part, so a region from another "
+    "two-part noise statistics: the image's noise was split into two parts and the heatmap "
+    "measures it against the larger one, so a region from another "
     "camera covering up to half the image stands out; texture alone can also split an "
     "untouched photo, so read a region as a second camera only with other evidence. The "
     "score and the verdict are those of the one-part analysis")

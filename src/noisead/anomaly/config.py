@@ -41,7 +41,8 @@ SCORE_DIRECTIONS = ("two-sided", "upper")
 BLIND_PARTS = ("one", "auto")
 
 #: ``one``: the noise statistics take the whole image as their norm; ``auto``: the larger
-#: of two parts where a two-part mixture of their own wins (:mod:`noisead.anomaly.noise_parts`).
+#: of two parts that a mixture of their own splits the image into
+#: (:mod:`noisead.anomaly.noise_parts`).
 STATISTICS_PARTS = ("one", "auto")
 
 

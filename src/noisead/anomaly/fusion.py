@@ -63,9 +63,9 @@ def fuse(learned: np.ndarray, image: np.ndarray, config: DetectorConfig,
     without a host; never modified), so that several fusions of one image compute them
     once.
 
-    With ``config.statistics_parts="auto"``, where two parts explain the image's noise
-    better than one (:mod:`noisead.anomaly.noise_parts`), the noise statistics of the map
-    are measured against the larger part; the image statistic stays that of the one-part
+    With ``config.statistics_parts="auto"``, where the image's noise splits into two parts
+    (:mod:`noisead.anomaly.noise_parts`), the noise statistics of the map are measured
+    against the larger part; the image statistic stays that of the one-part
     fusion, so that the image score and its verdict keep the false-alarm rate measured
     for them.
     """

@@ -4,17 +4,20 @@ The noise level and spectrum (:mod:`noisead.anomaly.noise_statistics`) measure e
 neighbourhood against the image's own majority: one camera plus outliers. A region from
 another camera that covers a third or a half of the image is no outlier, and against a
 norm that mixes both cameras neither part stands out. Here the windows' noise descriptors
-(the local log-energies of the seven fixed high-pass residuals) are explained by one or
-by two Gaussian components (scikit-learn, compared by BIC in
-:func:`noisead.anomaly.modes.two_part.decide_parts`); where two win, the larger part is
-the host, and the level and the spectrum take their norm from the host's pixels only
-(``host=`` of :func:`~noisead.anomaly.noise_statistics.noise_level_deviation` and
+(the local log-energies of the seven fixed high-pass residuals) are split into two parts
+by a two-component Gaussian mixture (scikit-learn, in
+:func:`noisead.anomaly.modes.two_part.decide_parts`, which also reports BIC's gain of two
+components over one); the larger part is the host, and the level and the spectrum take
+their norm from the host's pixels only (``host=`` of
+:func:`~noisead.anomaly.noise_statistics.noise_level_deviation` and
 :func:`~noisead.anomaly.noise_statistics.noise_spectrum_deviation`): the maps keep their
-units, distances from the host's own noise.
+units, distances from the host's own noise. With the shipped settings the split is taken
+whenever the smaller part holds at least 5 % of the windows, that is on nearly every
+image.
 
 Switched on by ``DetectorConfig.statistics_parts = "auto"`` (the learned Gaussians have
-blind mode's own two-part explanation, :mod:`noisead.anomaly.modes.two_part`). Texture
-alone can make two parts win on an untouched photo, and the smaller part then reads as
+blind mode's own two-part explanation, :mod:`noisead.anomaly.modes.two_part`). An
+untouched photo is split too (by its texture), and its smaller part then reads as
 foreign: the option changes the heatmap only, the image score and its verdict stay those
 of the one-part analysis, whose false-alarm rate was measured
 (:func:`noisead.anomaly.fusion.fuse`). It localizes large splices; it is off by default
@@ -69,8 +72,8 @@ class NoiseParts:
 
 def find_noise_parts(image: np.ndarray, settings: TwoPartSettings = NOISE_PART_SETTINGS,
                      seed: int = 0) -> NoiseParts | None:
-    """The two parts of ``image``'s noise, or None where one part explains it (or the
-    image has too few windows to tell)."""
+    """The two parts of ``image``'s noise, or None where ``settings`` keep one part (BIC's
+    gain below ``min_gain``, the smaller part under ``min_part``, or too few windows)."""
     h, w = np.shape(image)[:2]
     step = max(1, settings.window // 4)
     energies = local_log_energy(image, settings.window, step)
@@ -89,7 +92,7 @@ def find_noise_parts(image: np.ndarray, settings: TwoPartSettings = NOISE_PART_S
 def statistics_host(image: np.ndarray, config: DetectorConfig) -> np.ndarray | None:
     """The host mask the noise statistics take their norm from under ``config``: the
     larger part where ``config.statistics_parts`` is ``"auto"``, a noise statistic is
-    fused and two parts win; else None (the whole image sets the norm)."""
+    fused and the image splits in two; else None (the whole image sets the norm)."""
     if (config.statistics_parts != "auto"
             or not any(k in config.evidence for k in NOISE_SOURCES)):
         return None
