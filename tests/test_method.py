@@ -80,9 +80,20 @@ def test_mode_and_threshold_reach_the_analysis(crop):
                                   (out["heatmap"].numpy() >= 0.6).astype(np.float32))
 
 
+def test_two_part_statistics_change_the_heatmap_not_the_detection(method, crop):
+    two = noisead.Method.from_config({"parts": "auto"})
+    assert two.detector.config.statistics_parts == "auto" and "parts='auto'" in repr(two)
+    a, b = method.analyze(crop), two.analyze(crop)
+    assert (a.statistics_parts, b.statistics_parts) == ("one", "auto")
+    assert a.score == b.score
+    assert not np.array_equal(a.raw, b.raw)
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="mode"):
         noisead.Method(mode="sideways")
+    with pytest.raises(ValueError, match="statistics_parts"):
+        noisead.Method(parts="three")
     with pytest.raises(FileNotFoundError, match="no model named"):
         noisead.Method(model="no-such-model")
 

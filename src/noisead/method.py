@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from noisead.anomaly.config import MODES, Mode
-from noisead.infer import Analysis, analyze, load_detector
+from noisead.infer import Analysis, analyze, load_detector, with_statistics_parts
 from noisead.io import DEFAULT_MAX_PIXELS, LoadedImage, image_from_array
 
 __all__ = ["Method", "Noisead", "Preprocessing", "noisead_jpeg_preprocessing",
@@ -135,14 +135,18 @@ class Noisead:
         max_pixels: refuse larger image files (decompression bombs); None disables it.
         device: where the output tensors are put (``to_device``). The analysis itself runs
             on the CPU, where the detector was calibrated.
+        parts: ``"auto"`` measures the noise statistics against the larger of two parts of
+            each image (for splices covering up to half of it; the heatmap only, the
+            detection score is the one-part analysis'); the model's own (``"one"``) if None.
     """
 
     def __init__(self, model: str | Path | None = None, mode: str | Mode | None = None,
                  threshold: float | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", parts: str | None = None) -> None:
         if mode is not None and mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        self.detector = load_detector(model)
+        self.detector = with_statistics_parts(load_detector(model), parts)
+        self.parts = parts
         self.model, self.mode, self.threshold = model, mode, threshold
         self.max_pixels = max_pixels
         self.device = torch.device(device)
@@ -164,7 +168,7 @@ class Noisead:
             else:
                 config = json.loads(text)
         config = dict(config or {})
-        allowed = {"model", "mode", "threshold", "max_pixels", "device"}
+        allowed = {"model", "mode", "threshold", "max_pixels", "device", "parts"}
         unknown = sorted(set(config) - allowed)
         if unknown:
             raise ValueError(f"unknown noisead method settings {unknown}; "
@@ -234,7 +238,8 @@ class Noisead:
 
     def __repr__(self) -> str:
         return (f"noisead.Method(model={self.model!r}, mode={self.mode!r}, "
-                f"threshold={self.threshold!r}, device={str(self.device)!r})")
+                f"threshold={self.threshold!r}, device={str(self.device)!r}, "
+                f"parts={self.parts!r})")
 
 
 #: The name the issue tracker and the docs use.
