@@ -56,7 +56,7 @@ def _white_pixels(driver) -> int:
 def test_analyse_a_photo_in_the_browser(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from noisead.infer import analyze
     from noisead.serve.render import mask_from_heat16
@@ -141,6 +141,14 @@ def test_analyse_a_photo_in_the_browser(server, browser, tmp_path):
         lambda d: decision.text.lower() == "not enough texture to judge")
     assert browser.find_element(By.ID, "verdict").text.startswith("Not enough texture")
     assert not browser.find_element(By.ID, "score-box").is_displayed()
+
+    # Noise: two parts. The same example again: a note says the heatmap alone changed,
+    # and the verdict is the one-part analysis' own.
+    Select(browser.find_element(By.ID, "parts")).select_by_value("auto")
+    file_input.send_keys(str(EXAMPLE))
+    notes = browser.find_element(By.ID, "notes")
+    WebDriverWait(browser, 300).until(lambda d: "two-part noise statistics" in notes.text)
+    assert browser.find_element(By.ID, "verdict").text == expected.text
 
     severe = severe_console_errors(browser, ("status of 400",))
     assert not severe, severe
