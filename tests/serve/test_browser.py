@@ -149,6 +149,7 @@ def test_analyse_a_photo_in_the_browser(server, browser, tmp_path):
     notes = browser.find_element(By.ID, "notes")
     WebDriverWait(browser, 300).until(lambda d: "two-part noise statistics" in notes.text)
     assert browser.find_element(By.ID, "verdict").text == expected.text
+    assert browser.find_element(By.ID, "parts-used").text == "two parts"
 
     severe = severe_console_errors(browser, ("status of 400",))
     assert not severe, severe

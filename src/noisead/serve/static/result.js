@@ -62,6 +62,7 @@ export class ResultView {
     card.classList.add("level-" + verdict.decision.replace(/ /g, "-"));
     el.model.textContent = data.model;
     el.modeUsed.textContent = data.mode;
+    el.partsUsed.textContent = data.statistics_parts === "auto" ? "two parts" : "whole photo";
     el.size.textContent = data.width ? `${data.width} × ${data.height} pixels` : "–";
     const timed = typeof data.seconds === "number";
     el.seconds.textContent = timed ? `${data.seconds.toFixed(2)} s` : "–";

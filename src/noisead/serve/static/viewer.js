@@ -39,6 +39,7 @@ const result = new ResultView(
     caveat: $("caveat"),
     model: $("model-name"),
     modeUsed: $("mode-used"),
+    partsUsed: $("parts-used"),
     size: $("image-size"),
     seconds: $("seconds"),
     notes: $("notes"),
