@@ -123,20 +123,12 @@ def _parse_threshold(text: str | None) -> float | None:
     return value
 
 
-def _parse_mode(text: str | None) -> str | None:
+def _parse_choice(field: str, text: str | None, choices: tuple[str, ...]) -> str | None:
+    """A form field that names one of ``choices``; absent, empty or "default": None."""
     if text is None or text.strip() in ("", "default"):
         return None
-    if text not in MODES:
-        raise _ApiError(400, f"mode must be one of {', '.join(MODES)}, got {text!r:.40}")
-    return text
-
-
-def _parse_parts(text: str | None) -> str | None:
-    if text is None or text.strip() in ("", "default"):
-        return None
-    if text not in STATISTICS_PARTS:
-        raise _ApiError(400, f"parts must be one of {', '.join(STATISTICS_PARTS)}, "
-                             f"got {text!r:.40}")
+    if text not in choices:
+        raise _ApiError(400, f"{field} must be one of {', '.join(choices)}, got {text!r:.40}")
     return text
 
 
@@ -233,9 +225,9 @@ def create_app(detector: Detector | str | Path | None = None, *,
         upload = request.files.get("image")
         if upload is None:
             raise _ApiError(400, "no image uploaded: send the file in the form field 'image'")
-        mode = _parse_mode(request.form.get("mode"))
+        mode = _parse_choice("mode", request.form.get("mode"), MODES)
         threshold = _parse_threshold(request.form.get("threshold"))
-        parts = _parse_parts(request.form.get("parts"))
+        parts = _parse_choice("parts", request.form.get("parts"), STATISTICS_PARTS)
         data = upload.read()
         upload.close()
         if not data:
