@@ -20,7 +20,7 @@ import numpy as np
 from noisead.anomaly.backends import analysis_backend
 from noisead.anomaly.config import Mode
 from noisead.anomaly.detector import EVIDENCE, Detector
-from noisead.anomaly.noise_parts import NOISE_SOURCES
+from noisead.anomaly.evidence import HOST_SOURCES
 from noisead.anomaly.score import threshold_mask
 from noisead.io import (
     DEFAULT_MAX_PIXELS,
@@ -69,7 +69,7 @@ class Analysis:
     # above the largest pristine calibration value, where ``score`` saturates at 1)
     image_statistic: float | None = None
     # how the noise statistics of the heatmap took their norm: "one" (the whole image) or
-    # "auto" (the larger of two parts where two won; DetectorConfig.statistics_parts)
+    # "auto" (the larger of two parts it was split into; DetectorConfig.statistics_parts)
     statistics_parts: str = "one"
 
     def evidence_shares(self) -> dict[str, float]:
@@ -140,7 +140,6 @@ def load_detector(model: str | Path | None = None) -> Detector:
     return Detector.load(shipped)
 
 
-
 def with_statistics_parts(detector: Detector, parts: str | None) -> Detector:
     """``detector`` with its noise statistics' ``statistics_parts`` set to ``parts`` (a
     copy sharing its networks and fits; None: ``detector`` itself). Raises ``ValueError``
@@ -148,7 +147,7 @@ def with_statistics_parts(detector: Detector, parts: str | None) -> Detector:
     (there would be nothing to split)."""
     if parts is None or parts == detector.config.statistics_parts:
         return detector
-    if parts == "auto" and not set(NOISE_SOURCES) & set(detector.config.evidence):
+    if parts == "auto" and not set(HOST_SOURCES) & set(detector.config.evidence):
         raise ValueError("two-part noise statistics need a model that fuses them; this "
                          "one's evidence: " + (", ".join(detector.config.evidence) or "none"))
     config = dataclasses.replace(detector.config, statistics_parts=parts)
@@ -163,6 +162,7 @@ def check_image_size(pixels: np.ndarray, detector: Detector) -> None:
     if h < p or w < p:
         raise ImageTooSmallError(f"image is {w}x{h} pixels; the analysis needs at least "
                                  f"{p}x{p} (one patch)")
+
 
 def analyze(image: str | Path | np.ndarray | LoadedImage,
             detector: Detector | str | Path | None = None, *,
@@ -184,8 +184,8 @@ def analyze(image: str | Path | np.ndarray | LoadedImage,
         backend: what runs the extractor, ``"auto"``, ``"torch"`` or ``"onnx"``
             (:mod:`noisead.anomaly.backends`); None: ``NOISEAD_BACKEND``, else ``"auto"``.
         parts: how the noise statistics take their norm, ``"one"`` (the whole image) or
-            ``"auto"`` (the larger of two parts where two explain the image's noise
-            better: for splices that cover a large share of the image,
+            ``"auto"`` (the larger of two parts the image's noise is split into: for
+            splices that cover a large share of the image,
             :mod:`noisead.anomaly.noise_parts`); the heatmap only, the score and the
             verdict stay the one-part analysis'. None: the model's own.
     """

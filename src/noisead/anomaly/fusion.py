@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from noisead.anomaly.config import DetectorConfig
-from noisead.anomaly.evidence import EVIDENCE_SOURCES
-from noisead.anomaly.noise_parts import NOISE_SOURCES, statistics_host
+from noisead.anomaly.evidence import EVIDENCE_SOURCES, HOST_SOURCES
+from noisead.anomaly.noise_parts import statistics_host
 from noisead.anomaly.noise_statistics import MAD_TO_SIGMA
 from noisead.anomaly.score import region_quantile
 
@@ -82,7 +82,7 @@ def fuse(learned: np.ndarray, image: np.ndarray, config: DetectorConfig,
                  else region_quantile(one.raw, config.image_quantile, config.image_smoothing))
     del one
     for s in EVIDENCE_SOURCES:
-        if s.key in config.evidence and s.key in NOISE_SOURCES:
+        if s.key in config.evidence and s.key in HOST_SOURCES:
             maps[s.key] = s.deviation_with_host(image, config, host)
     two = _fold(learned, image, config, maps)
     return Fused(two.raw, two.evidence, statistic)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from noisead.anomaly.evidence import HOST_SOURCES
 from noisead.anomaly.modes.two_part import TwoPartSettings, decide_parts
 from noisead.anomaly.noise_statistics import local_log_energy
 
@@ -55,9 +56,6 @@ __all__ = ["NOISE_PART_SETTINGS", "NoiseParts", "find_noise_parts", "statistics_
 #: forged from untouched photos, and the split localized best taken every time).
 NOISE_PART_SETTINGS = TwoPartSettings(window=32, dims=7, min_gain=-np.inf, min_part=0.05,
                                       content=False, n_init=3)
-
-#: The noise statistics that take their norm from the host part.
-NOISE_SOURCES = ("noise-level", "noise-spectrum")
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,7 @@ def statistics_host(image: np.ndarray, config: DetectorConfig) -> np.ndarray | N
     larger part where ``config.statistics_parts`` is ``"auto"``, a noise statistic is
     fused and the image splits in two; else None (the whole image sets the norm)."""
     if (config.statistics_parts != "auto"
-            or not any(k in config.evidence for k in NOISE_SOURCES)):
+            or not any(k in config.evidence for k in HOST_SOURCES)):
         return None
     parts = find_noise_parts(image, seed=config.seed)
     return None if parts is None else parts.host

@@ -14,7 +14,7 @@ from noisead.anomaly.evidence.jpeg_lattice import JpegLattice
 from noisead.anomaly.evidence.noise_level import NoiseLevel
 from noisead.anomaly.evidence.noise_spectrum import NoiseSpectrum
 
-__all__ = ["EVIDENCE", "EVIDENCE_SOURCES", "LEARNED", "EvidenceSource"]
+__all__ = ["EVIDENCE", "EVIDENCE_SOURCES", "HOST_SOURCES", "LEARNED", "EvidenceSource"]
 
 #: Every evidence source, in the order they are fused. A source's code in a detector's
 #: evidence map is its position here plus one (code 0 is the learned fingerprint), so
@@ -24,6 +24,13 @@ EVIDENCE_SOURCES: tuple[EvidenceSource, ...] = (
     NoiseSpectrum(),
     JpegLattice(),
 )
+
+#: Keys of the sources that can take their norm from the larger of two parts of an image
+#: (those that override ``deviation_with_host``): what a two-part analysis measures again
+#: against that part (:mod:`noisead.anomaly.noise_parts`).
+HOST_SOURCES: tuple[str, ...] = tuple(
+    s.key for s in EVIDENCE_SOURCES
+    if type(s).deviation_with_host is not EvidenceSource.deviation_with_host)
 
 #: What code 0 of an evidence map stands for: the learned Gaussians' own score.
 LEARNED = "learned fingerprint"
