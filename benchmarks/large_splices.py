@@ -42,7 +42,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm import tqdm
 
 from noisead.anomaly.detector import Detector
-from noisead.anomaly.fusion import fuse
+from noisead.anomaly.fusion import evidence_deviations, fuse
 from noisead.anomaly.gaussian import mask_to_blocks
 from noisead.anomaly.modes import two_part
 from noisead.anomaly.noise_parts import NOISE_PART_SETTINGS, find_noise_parts
@@ -175,11 +175,13 @@ def case_maps(detector: Detector, image: np.ndarray) -> tuple[dict[str, np.ndarr
                for mode, parts in {(m[1], m[2]) for m in METHODS}}
     two_won = not np.array_equal(learned["blind", "one"], learned["blind", "auto"])
     maps = {}
+    # the sources' one-part maps, computed once for every fused method
+    deviations = evidence_deviations(image, detector.config)
     for name, mode, parts, fused, weight, statistics in METHODS:
         raw = learned[mode, parts]
         config = dataclasses.replace(detector.config, learned_weight=weight,
                                      statistics_parts=statistics)
-        maps[name] = fuse(raw.copy(), image, config).raw if fused else raw
+        maps[name] = fuse(raw.copy(), image, config, deviations).raw if fused else raw
     return maps, two_won
 
 
